@@ -1,0 +1,124 @@
+# qlb build. Everything lands in build/; `make V=1` shows the commands.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+# Keep objects and skeletons: they are prerequisites, not leftovers.
+.SECONDARY:
+
+OUT      := build
+CLANG    ?= clang
+CC       ?= gcc
+BPFTOOL  ?= bpftool
+PKGS     := libbpf libxdp libnl-route-3.0 libnl-3.0 jansson libxxhash zlib
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	-Wall -Werror -Iinclude -Ivmlinux -Ibpf -MMD -MP
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
+	-Iinclude -Iagent -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lm
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/skel/%.skel.h,$(BPF_SRCS))
+LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c))
+LIB_OBJS   := $(patsubst agent/%.c,$(OUT)/obj/%.o,$(LIB_SRCS))
+SAN_OBJS   := $(patsubst agent/%.c,$(OUT)/san/%.o,$(LIB_SRCS))
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+# Shared test helpers (harnesses), linked into every unit test.
+UNIT_HELPERS := $(patsubst tests/unit/%.c,$(OUT)/tests/helpers/%.o,\
+	$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)))
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
+E2E_TESTS  := $(sort $(wildcard tests/e2e/*.bats))
+
+.PHONY: all deps test unit e2e bench demo clean install
+all: $(OUT)/qlb
+
+deps:
+	$(Q)bash scripts/deps.sh
+
+vmlinux/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)vmlinux/gen-vmlinux.sh $@
+
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c vmlinux/vmlinux.h | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/skel/%.skel.h: $(OUT)/bpf/%.bpf.o | $(OUT)/skel
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(OUT)/obj/%.o: agent/%.c $(SKELS) | $(OUT)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/san/%.o: agent/%.c $(SKELS) | $(OUT)/san
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(OUT)/libqlb.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(OUT)/libqlb-san.a: $(SAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(OUT)/qlb: agent/main.c $(OUT)/libqlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libqlb.a $(LDLIBS) -o $@
+
+# Unit tests run under ASan/UBSan.
+$(OUT)/tests/helpers/%.o: tests/unit/%.c $(SKELS) | $(OUT)/tests/helpers
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -c $< -o $@
+
+$(OUT)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(OUT)/libqlb-san.a | $(OUT)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(UNIT_HELPERS) $(OUT)/libqlb-san.a $(LDLIBS) -lcmocka -o $@
+
+$(OUT)/bench/%: tests/bench/%.c $(OUT)/libqlb.a | $(OUT)/bench
+	$(call msg,BENCH-CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUT)/libqlb.a $(LDLIBS) -o $@
+
+$(OUT)/bpf $(OUT)/skel $(OUT)/obj $(OUT)/san $(OUT)/tests $(OUT)/tests/helpers $(OUT)/bench:
+	$(Q)mkdir -p $@
+
+# `make test`: unit tests (cmocka, TAP) and end-to-end tests (bats, TAP in
+# network namespaces), under one prove run so CI reads one summary.
+test: deps $(OUT)/qlb $(UNIT_BINS)
+	$(Q)CMOCKA_MESSAGE_OUTPUT=TAP QLB=$(abspath $(OUT)/qlb) QLB_BUILD=$(abspath $(OUT)) \
+		prove --timer -v $(UNIT_BINS) $(E2E_TESTS)
+
+unit: $(OUT)/qlb $(UNIT_BINS)
+	$(Q)CMOCKA_MESSAGE_OUTPUT=TAP QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(UNIT_BINS)
+
+e2e: $(OUT)/qlb
+	$(Q)QLB=$(abspath $(OUT)/qlb) QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(E2E_TESTS)
+
+bench: deps $(OUT)/qlb $(BENCH_BINS)
+	$(Q)for b in $(BENCH_BINS); do QLB_BUILD=$(abspath $(OUT)) $$b || exit 1; done
+
+demo: deps $(OUT)/qlb
+	$(Q)QLB=$(abspath $(OUT)/qlb) bash scripts/demo.sh
+
+install: $(OUT)/qlb
+	install -D -m 0755 $(OUT)/qlb $(DESTDIR)/usr/local/sbin/qlb
+
+clean:
+	$(Q)rm -rf $(OUT)
+
+-include $(wildcard $(OUT)/*/*.d)

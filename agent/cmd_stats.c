@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* `qlb stats`, `qlb status` and `qlb conn`: read-only views of the state. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <jansson.h>
+
+#include "qlb.h"
+
+static const char stats_usage[] =
+	"Usage: qlb stats [--json] [--watch SECONDS [--count N]]\n"
+	"\n"
+	"Counters per VIP and per backend, summed over CPUs, and the reason\n"
+	"counters of every packet the program saw. ACTIVE = new - closed - expired.\n"
+	"Response time (RT) runs from a request's first packet to the first\n"
+	"response packet, as seen by the balancer.\n"
+	"  -j, --json            one JSON object per report\n"
+	"  -w, --watch SECONDS   report every SECONDS (0.1-3600) with rates over\n"
+	"                        the interval, until interrupted\n"
+	"  -c, --count N         with --watch: stop after N reports\n"
+	"  -h, --help            this text\n";
+
+static const char status_usage[] =
+	"Usage: qlb status [--json]\n"
+	"\n"
+	"Where qlb is attached, how, and how much state it holds.\n"
+	"  -j, --json  machine-readable output\n"
+	"  -h, --help  this text\n";
+
+static const char conn_usage[] =
+	"Usage: qlb conn list [--limit N] [--json]\n"
+	"\n"
+	"Flows in the connection table: client, VIP, backend, state and age.\n"
+	"  -l, --limit N  show at most N flows (default 100)\n"
+	"  -j, --json     machine-readable output\n"
+	"  -h, --help     this text\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static json_t *backend_json(const struct qlb_backend *b, int id,
+			    const struct qlb_backend_stats *s,
+			    const struct qlb_backend_stats *prev, double dt)
+{
+	char buf[64];
+	json_t *o;
+	uint64_t done = s->flows_closed + s->flows_expired;
+
+	qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), buf, sizeof(buf));
+	o = json_pack("{s:s,s:i,s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f}",
+		      "backend", buf, "id", id, "weight", (int)b->weight,
+		      "state", b->flags & QLB_BE_F_DRAIN ? "draining" : "active",
+		      "flows_new", (json_int_t)s->flows_new,
+		      "flows_closed", (json_int_t)s->flows_closed,
+		      "flows_expired", (json_int_t)s->flows_expired,
+		      "flows_active", (json_int_t)(s->flows_new > done ? s->flows_new - done : 0),
+		      "packets_to", (json_int_t)s->packets_to,
+		      "bytes_to", (json_int_t)s->bytes_to,
+		      "packets_from", (json_int_t)s->packets_from,
+		      "bytes_from", (json_int_t)s->bytes_from,
+		      "rt_samples", (json_int_t)s->rt_count,
+		      "rt_mean_us", s->rt_count ? s->rt_sum_ns / 1e3 / s->rt_count : 0.0,
+		      "rt_p50_us", qlb_rt_percentile_us(s->rt_hist, 50),
+		      "rt_p99_us", qlb_rt_percentile_us(s->rt_hist, 99));
+	if (prev && dt > 0)
+		json_object_set_new(o, "flows_new_per_s",
+				    json_real((s->flows_new - prev->flows_new) / dt));
+	return o;
+}
+
+/* Builds one report; prev (may be NULL) turns counters into rates. */
+static json_t *stats_json(struct qlb_state *st, const struct qlb_stats_snapshot *cur,
+			  const struct qlb_stats_snapshot *prev)
+{
+	json_t *root = json_object(), *vips = json_array(), *reasons = json_object();
+	double dt = prev ? cur->at - prev->at : 0;
+	char buf[64];
+	int i, j;
+
+	for (i = 0; i < st->nvips; i++) {
+		const struct qlb_vip_entry *v = &st->vips[i];
+		const struct qlb_vip_stats *vs = &cur->vip[v->val.vip_id];
+		json_t *o, *bes = json_array();
+
+		qlb_format_endpoint(&v->key.addr, v->key.family, ntohs(v->key.port), buf,
+				    sizeof(buf));
+		o = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I}",
+			      "vip", buf, "proto", qlb_proto_name(v->key.proto),
+			      "id", (int)v->val.vip_id,
+			      "flows_new", (json_int_t)vs->flows_new,
+			      "packets_to", (json_int_t)vs->packets_to,
+			      "bytes_to", (json_int_t)vs->bytes_to,
+			      "packets_from", (json_int_t)vs->packets_from,
+			      "bytes_from", (json_int_t)vs->bytes_from,
+			      "no_backend", (json_int_t)vs->no_backend);
+		for (j = 0; j < QLB_MAX_BACKENDS; j++) {
+			const struct qlb_backend *b = &st->backends[j];
+
+			if ((b->flags & QLB_BE_F_IN_USE) && b->vip_id == v->val.vip_id)
+				json_array_append_new(bes, backend_json(b, j, &cur->be[j],
+					prev ? &prev->be[j] : NULL, dt));
+		}
+		json_object_set_new(o, "backends", bes);
+		json_array_append_new(vips, o);
+	}
+	for (i = 0; i < QLB_R_MAX; i++)
+		json_object_set_new(reasons, qlb_reason_name(i),
+				    json_pack("{s:I,s:I}",
+					      "packets", (json_int_t)cur->reason[i].packets,
+					      "bytes", (json_int_t)cur->reason[i].bytes));
+	json_object_set_new(root, "interval_s", json_real(dt));
+	json_object_set_new(root, "vips", vips);
+	json_object_set_new(root, "reasons", reasons);
+	return root;
+}
+
+static void print_stats_text(json_t *r)
+{
+	json_t *v, *b, *reasons = json_object_get(r, "reasons"), *val;
+	double dt = json_real_value(json_object_get(r, "interval_s"));
+	const char *name;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(r, "vips"), i, v) {
+		printf("VIP %s %s: flows %lld, packets to/from %lld/%lld, bytes to/from %lld/%lld, no-backend drops %lld\n",
+		       json_string_value(json_object_get(v, "vip")),
+		       json_string_value(json_object_get(v, "proto")),
+		       json_integer_value(json_object_get(v, "flows_new")),
+		       json_integer_value(json_object_get(v, "packets_to")),
+		       json_integer_value(json_object_get(v, "packets_from")),
+		       json_integer_value(json_object_get(v, "bytes_to")),
+		       json_integer_value(json_object_get(v, "bytes_from")),
+		       json_integer_value(json_object_get(v, "no_backend")));
+		printf("  %-24s %-8s %6s %9s %9s %8s %7s %11s %11s %9s %9s %9s%s\n",
+		       "BACKEND", "STATE", "WEIGHT", "NEW", "CLOSED", "EXPIRED", "ACTIVE",
+		       "PKTS_TO", "PKTS_FROM", "RT_MEAN", "RT_P50", "RT_P99",
+		       dt > 0 ? "     NEW/S" : "");
+		json_array_foreach(json_object_get(v, "backends"), j, b) {
+			printf("  %-24s %-8s %6lld %9lld %9lld %8lld %7lld %11lld %11lld %7.0fus %7.0fus %7.0fus",
+			       json_string_value(json_object_get(b, "backend")),
+			       json_string_value(json_object_get(b, "state")),
+			       json_integer_value(json_object_get(b, "weight")),
+			       json_integer_value(json_object_get(b, "flows_new")),
+			       json_integer_value(json_object_get(b, "flows_closed")),
+			       json_integer_value(json_object_get(b, "flows_expired")),
+			       json_integer_value(json_object_get(b, "flows_active")),
+			       json_integer_value(json_object_get(b, "packets_to")),
+			       json_integer_value(json_object_get(b, "packets_from")),
+			       json_real_value(json_object_get(b, "rt_mean_us")),
+			       json_real_value(json_object_get(b, "rt_p50_us")),
+			       json_real_value(json_object_get(b, "rt_p99_us")));
+			if (dt > 0)
+				printf(" %9.1f", json_real_value(json_object_get(b, "flows_new_per_s")));
+			putchar('\n');
+		}
+	}
+	printf("Packets by reason:\n");
+	json_object_foreach(reasons, name, val) {
+		json_int_t p = json_integer_value(json_object_get(val, "packets"));
+
+		if (p)
+			printf("  %-24s %12lld packets %14lld bytes\n", name, p,
+			       json_integer_value(json_object_get(val, "bytes")));
+	}
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct qlb_stats_snapshot *cur = NULL, *prev = NULL, *tmp;
+	struct qlb_state *st = NULL;
+	double watch = 0;
+	uint32_t count = 0, n;
+	int c, err, json = 0;
+	char *end;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "jw:c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'w':
+			watch = strtod(optarg, &end);
+			if (*end || !(watch >= 0.1 && watch <= 3600)) {
+				qlb_err("bad --watch '%s': want 0.1-3600 seconds", optarg);
+				return QLB_EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			if (qlb_parse_u32(optarg, 1, UINT32_MAX, &count)) {
+				qlb_err("bad --count '%s': want a positive integer", optarg);
+				return QLB_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			fputs(stats_usage, stdout);
+			return 0;
+		default:
+			qlb_err("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+			return QLB_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		qlb_err("unexpected argument '%s'", argv[optind]);
+		return QLB_EXIT_USAGE;
+	}
+	if (count && !watch) {
+		qlb_err("--count needs --watch");
+		return QLB_EXIT_USAGE;
+	}
+
+	err = qlb_state_open(&st, 0, 0);
+	if (err)
+		return qlb_exit_code(err);
+	cur = calloc(1, sizeof(*cur));
+	prev = calloc(1, sizeof(*prev));
+	if (!cur || !prev) {
+		err = -ENOMEM;
+		goto out;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (n = 0; !stop_requested; n++) {
+		json_t *report;
+
+		err = qlb_state_read(st);
+		if (!err)
+			err = qlb_stats_read(st, cur);
+		if (err) {
+			qlb_err("cannot read counters: %s", strerror(-err));
+			break;
+		}
+		report = stats_json(st, cur, n ? prev : NULL);
+		if (json) {
+			json_dumpf(report, stdout, watch ? JSON_COMPACT : JSON_INDENT(2));
+			putchar('\n');
+		} else {
+			if (watch && isatty(STDOUT_FILENO))
+				fputs("\033[H\033[2J", stdout);
+			print_stats_text(report);
+			if (watch)
+				putchar('\n');
+		}
+		fflush(stdout);
+		json_decref(report);
+		if (!watch || (count && n + 1 >= count))
+			break;
+		tmp = prev;
+		prev = cur;
+		cur = tmp;
+		usleep((useconds_t)(watch * 1e6));
+	}
+out:
+	free(cur);
+	free(prev);
+	qlb_state_close(st);
+	return qlb_exit_code(err);
+}
+
+static long count_entries(int fd)
+{
+	struct qlb_flow_key key, next;
+	long n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	return n;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct qlb_state *st = NULL;
+	json_t *root, *ifs;
+	__u32 key, next, *prev = NULL;
+	int c, err, json = 0, nbackends = 0, i;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		if (c == 'j') {
+			json = 1;
+		} else if (c == 'h') {
+			fputs(status_usage, stdout);
+			return 0;
+		} else {
+			qlb_err("unknown option '%s' (see --help)", argv[optind - 1]);
+			return QLB_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		qlb_err("unexpected argument '%s'", argv[optind]);
+		return QLB_EXIT_USAGE;
+	}
+	err = qlb_state_open(&st, 0, 0);
+	if (!err)
+		err = qlb_state_read(st);
+	if (err) {
+		qlb_state_close(st);
+		return qlb_exit_code(err);
+	}
+	for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		nbackends += !!(st->backends[i].flags & QLB_BE_F_IN_USE);
+	ifs = json_array();
+	while (!bpf_map_get_next_key(st->maps.ifaces, prev, &next)) {
+		struct qlb_iface info;
+		char path[512];
+		int link_fd;
+		static const char *const modes[] = { "unspec", "native", "generic", "hw" };
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(st->maps.ifaces, &key, &info))
+			continue;
+		snprintf(path, sizeof(path), "%s/link_%s", st->pin_dir, info.name);
+		link_fd = bpf_obj_get(path);
+		if (link_fd >= 0)
+			close(link_fd);
+		json_array_append_new(ifs, json_pack("{s:s,s:i,s:s,s:s,s:s}",
+			"iface", info.name, "ifindex", (int)info.ifindex,
+			"role", info.role == (QLB_IF_CLIENT | QLB_IF_BACKEND) ? "client+backend" :
+				info.role & QLB_IF_CLIENT ? "client" : "backend",
+			"mode", info.xdp_mode < 4 ? modes[info.xdp_mode] : "?",
+			"attachment", link_fd >= 0 ? "bpf_link" : "libxdp-dispatcher"));
+	}
+	root = json_pack("{s:s,s:o,s:i,s:i,s:I,s:I}", "pin_dir", st->pin_dir,
+			 "interfaces", ifs, "vips", st->nvips, "backends", nbackends,
+			 "flows", (json_int_t)count_entries(st->maps.conn_table),
+			 "flow_capacity", (json_int_t)QLB_CONN_TABLE_SIZE);
+	if (json) {
+		json_dumpf(root, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		json_t *f;
+		size_t idx;
+
+		printf("pin directory: %s\n", st->pin_dir);
+		if (!json_array_size(ifs))
+			printf("not attached to any interface\n");
+		json_array_foreach(ifs, idx, f)
+			printf("attached: %-12s ifindex %-4lld role %-15s mode %-8s via %s\n",
+			       json_string_value(json_object_get(f, "iface")),
+			       json_integer_value(json_object_get(f, "ifindex")),
+			       json_string_value(json_object_get(f, "role")),
+			       json_string_value(json_object_get(f, "mode")),
+			       json_string_value(json_object_get(f, "attachment")));
+		printf("vips: %d, backends: %d, flows: %lld of %d\n", st->nvips, nbackends,
+		       json_integer_value(json_object_get(root, "flows")), QLB_CONN_TABLE_SIZE);
+	}
+	json_decref(root);
+	qlb_state_close(st);
+	return 0;
+}
+
+int cmd_conn(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct qlb_flow_key key, next, *prev = NULL;
+	struct qlb_state *st = NULL;
+	uint32_t limit = 100, n = 0;
+	struct timespec now;
+	json_t *arr;
+	int c, err, json = 0;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "l:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (qlb_parse_u32(optarg, 1, QLB_CONN_TABLE_SIZE, &limit)) {
+				qlb_err("bad --limit '%s': want 1-%d", optarg, QLB_CONN_TABLE_SIZE);
+				return QLB_EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs(conn_usage, stdout);
+			return 0;
+		default:
+			qlb_err("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+			return QLB_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || strcmp(argv[optind], "list")) {
+		qlb_err(optind >= argc ? "missing command: want 'conn list'" :
+			"unknown conn command '%s': want list", argv[optind]);
+		return QLB_EXIT_USAGE;
+	}
+	err = qlb_state_open(&st, 0, 0);
+	if (!err)
+		err = qlb_state_read(st);
+	if (err) {
+		qlb_state_close(st);
+		return qlb_exit_code(err);
+	}
+	/* The coarse clock the data plane stamps flows with. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	arr = json_array();
+	while (n < limit && !bpf_map_get_next_key(st->maps.conn_table, prev, &next)) {
+		struct qlb_conn conn;
+		const struct qlb_backend *b;
+		char cbuf[64], vbuf[64], bbuf[64];
+		double idle;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(st->maps.conn_table, &key, &conn) ||
+		    conn.backend_id >= QLB_MAX_BACKENDS)
+			continue;
+		b = &st->backends[conn.backend_id];
+		qlb_format_endpoint(&key.saddr, key.family, ntohs(key.sport), cbuf, sizeof(cbuf));
+		qlb_format_endpoint(&key.daddr, key.family, ntohs(key.dport), vbuf, sizeof(vbuf));
+		qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), bbuf, sizeof(bbuf));
+		idle = (now.tv_sec * 1e9 + now.tv_nsec - (double)conn.last_seen_ns) / 1e9;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:f}",
+			"client", cbuf, "vip", vbuf, "proto", qlb_proto_name(key.proto),
+			"backend", bbuf, "backend_id", (int)conn.backend_id,
+			"state", conn.flags & QLB_CONN_F_CLOSED ? "closed" : "open",
+			"idle_s", idle < 0 ? 0.0 : idle));
+		n++;
+	}
+	if (json) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		json_t *f;
+		size_t i;
+
+		printf("%-5s %-30s %-30s %-30s %-7s %s\n", "PROTO", "CLIENT", "VIP",
+		       "BACKEND", "STATE", "IDLE");
+		json_array_foreach(arr, i, f)
+			printf("%-5s %-30s %-30s %-30s %-7s %.1fs\n",
+			       json_string_value(json_object_get(f, "proto")),
+			       json_string_value(json_object_get(f, "client")),
+			       json_string_value(json_object_get(f, "vip")),
+			       json_string_value(json_object_get(f, "backend")),
+			       json_string_value(json_object_get(f, "state")),
+			       json_real_value(json_object_get(f, "idle_s")));
+	}
+	json_decref(arr);
+	qlb_state_close(st);
+	return 0;
+}

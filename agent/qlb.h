@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Userspace side of qlb: the pinned state and the operations on it. */
+#ifndef QLB_H
+#define QLB_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "qlb_abi.h"
+
+#define QLB_DEFAULT_PIN_DIR "/sys/fs/bpf/qlb"
+
+/* Exit codes of the CLI. */
+enum {
+	QLB_EXIT_OK = 0,
+	QLB_EXIT_FAIL = 1,	/* the system refused: permissions, kernel, ... */
+	QLB_EXIT_USAGE = 2,	/* bad input: nothing was changed */
+};
+
+extern int qlb_verbose;
+
+/* Prints "qlb: <message>" on one line to stderr. */
+void qlb_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Maps a -errno from a command to an exit code: input errors (-EINVAL,
+ * -ENOENT, -EEXIST, -ENODEV, -ERANGE) are usage errors. */
+int qlb_exit_code(int err);
+
+/* ---- addresses (addr.c) ---- */
+struct qlb_endpoint {
+	union qlb_addr addr;
+	uint8_t family;		/* QLB_FAMILY_* */
+	uint16_t port;		/* host order; 0 if absent */
+};
+
+/* Parses "1.2.3.4", "1.2.3.4:80", "[2001:db8::1]" or "[2001:db8::1]:80".
+ * port_required: 1 = must have a port, 0 = optional. Returns 0 or -EINVAL
+ * with a reason in err. */
+int qlb_parse_endpoint(const char *s, int port_required, struct qlb_endpoint *ep,
+		       char *err, size_t errlen);
+int qlb_parse_proto(const char *s, uint8_t *proto);
+const char *qlb_proto_name(uint8_t proto);
+/* Formats "1.2.3.4:80" or "[::1]:80" (port 0 omits it). */
+char *qlb_format_endpoint(const union qlb_addr *a, uint8_t family, uint16_t port,
+			  char *buf, size_t len);
+int qlb_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+/* ---- pinned state (state.c) ---- */
+struct qlb_maps {
+	int vips;
+	int backends;
+	int maglev_rings;
+	int conn_table;
+	int nat_table;
+	int tx_ports;
+	int ifaces;
+	int backend_stats;
+	int vip_stats;
+	int reason_stats;
+};
+
+struct qlb_vip_entry {
+	struct qlb_vip_key key;
+	struct qlb_vip val;
+};
+
+struct qlb_state {
+	char pin_dir[256];
+	int lock_fd;
+	struct qlb_maps maps;
+	/* Snapshot read by qlb_state_read(). */
+	int nvips;
+	struct qlb_vip_entry vips[QLB_MAX_VIPS];
+	struct qlb_backend backends[QLB_MAX_BACKENDS];
+	__u32 batch_keys[QLB_MAX_BACKENDS];
+	int ncpus;
+};
+
+const char *qlb_pin_dir(void);
+/* Opens the pinned maps; with create, loads the BPF object once to create
+ * and pin them. Takes an exclusive lock when writable. */
+int qlb_state_open(struct qlb_state **st, int create, int writable);
+void qlb_state_close(struct qlb_state *st);
+int qlb_state_read(struct qlb_state *st);
+
+struct qlb_vip_entry *qlb_find_vip(struct qlb_state *st, const struct qlb_vip_key *k);
+int qlb_find_backend(struct qlb_state *st, uint32_t vip_id,
+		     const struct qlb_endpoint *ep);
+int qlb_alloc_vip_id(struct qlb_state *st, uint32_t *id);
+int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id);
+
+/* Builds the VIP's weighted Maglev ring from the snapshot, writes it into a
+ * new inner map and swaps it in atomically. Updates ring_slots in the
+ * snapshot and the backends map. */
+int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id);
+/* Zeroes one slot of a per-CPU map so a reused id starts from nothing. */
+int qlb_zero_percpu(struct qlb_state *st, int map_fd, uint32_t key, size_t value_size);
+uint32_t qlb_random_seed(void);
+
+/* ---- changes to VIPs and backends (config.c) ---- */
+/* All return 0 or -errno (-EEXIST, -ENOENT, -ENOSPC, ...), keep the snapshot
+ * in step with the maps, and leave the maps as they were on failure. */
+int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip_id);
+int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k);
+/* nb: address, port (network order), family, vip_id, weight, flags and the
+ * resolved next hop (ifindex, dmac, smac). */
+int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
+		       uint32_t *backend_id);
+int qlb_backend_update(struct qlb_state *st, uint32_t id, uint32_t weight,
+		       uint32_t flags);
+int qlb_backend_remove(struct qlb_state *st, uint32_t id);
+
+/* ---- Maglev (maglev.c) ---- */
+struct qlb_maglev_backend {
+	uint64_t offset_seed;	/* identity hash of the backend */
+	uint32_t weight;
+	uint32_t id;		/* value written into the ring */
+};
+
+/* Fills ring[QLB_RING_SIZE] so that backend i holds a share of slots
+ * proportional to weight i. Backends with weight 0 get nothing; with no
+ * weight at all, every slot is QLB_NO_BACKEND. Returns 0 or -ENOMEM. */
+int qlb_maglev_build(const struct qlb_maglev_backend *be, int n, uint32_t *ring);
+uint64_t qlb_backend_identity(const union qlb_addr *addr, uint8_t family,
+			      uint16_t port);
+
+/* ---- neighbour resolution (neigh.c) ---- */
+struct qlb_nexthop {
+	uint32_t ifindex;
+	uint8_t dmac[6];
+	uint8_t smac[6];
+};
+
+/* Resolves the egress interface and the next hop's MAC for addr through the
+ * kernel's route and neighbour tables, asking the kernel to resolve an
+ * unknown neighbour and waiting up to timeout_ms. */
+int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
+			int timeout_ms, struct qlb_nexthop *nh, char *err,
+			size_t errlen);
+
+/* ---- attachment (loader.c) ---- */
+/* Loads the BPF object once so that libbpf creates and pins its maps. */
+int qlb_loader_create_pins(const char *pin_dir);
+int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
+	       const char *mode);
+int qlb_detach(struct qlb_state *st, const char *ifname);
+/* Removes every pin of the pin directory; used by `qlb detach --all --purge`. */
+int qlb_purge_pins(const char *pin_dir);
+
+/* ---- statistics (stats.c) ---- */
+struct qlb_stats_snapshot {
+	struct qlb_backend_stats be[QLB_MAX_BACKENDS];
+	struct qlb_vip_stats vip[QLB_MAX_VIPS];
+	struct qlb_reason_stats reason[QLB_R_MAX];
+	double at;		/* CLOCK_MONOTONIC seconds */
+};
+
+int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap);
+const char *qlb_reason_name(enum qlb_reason r);
+/* Percentile (0..100) of a response-time histogram, in microseconds. */
+double qlb_rt_percentile_us(const __u64 *hist, double pct);
+
+/* ---- commands ---- */
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_vip(int argc, char **argv);
+int cmd_backend(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_conn(int argc, char **argv);
+
+#endif /* QLB_H */

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The pinned state is the only state: every qlb process (CLI or agent) reads
+ * VIPs and backends from the pinned maps, so nothing is lost when a process
+ * dies and a new one picks up where it left off.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "qlb.h"
+
+#define QLB_LOCK_PATH "/run/qlb.lock"
+
+const char *qlb_pin_dir(void)
+{
+	const char *d = getenv("QLB_PIN_DIR");
+
+	return d && *d ? d : QLB_DEFAULT_PIN_DIR;
+}
+
+static const struct {
+	const char *name;
+	size_t offset;
+} map_pins[] = {
+#define PIN(n) { #n, offsetof(struct qlb_maps, n) }
+	PIN(vips), PIN(backends), PIN(maglev_rings), PIN(conn_table),
+	PIN(nat_table), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
+	PIN(vip_stats), PIN(reason_stats),
+#undef PIN
+};
+
+static int open_pins(struct qlb_state *st)
+{
+	char path[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++) {
+		int *fd = (int *)((char *)&st->maps + map_pins[i].offset);
+
+		snprintf(path, sizeof(path), "%s/%s", st->pin_dir, map_pins[i].name);
+		*fd = bpf_obj_get(path);
+		if (*fd < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void close_pins(struct qlb_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++) {
+		int *fd = (int *)((char *)&st->maps + map_pins[i].offset);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+}
+
+int qlb_state_open(struct qlb_state **out, int create, int writable)
+{
+	struct qlb_state *st;
+	int err;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	memset(&st->maps, 0xff, sizeof(st->maps));
+	st->lock_fd = -1;
+	snprintf(st->pin_dir, sizeof(st->pin_dir), "%s", qlb_pin_dir());
+	st->ncpus = libbpf_num_possible_cpus();
+	if (st->ncpus <= 0) {
+		err = st->ncpus ? st->ncpus : -EINVAL;
+		goto fail;
+	}
+
+	/* One writer at a time: a command reads the snapshot, decides, and
+	 * writes; two of them interleaving could publish a stale ring. */
+	if (writable) {
+		st->lock_fd = open(QLB_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (st->lock_fd < 0 || flock(st->lock_fd, LOCK_EX)) {
+			err = -errno;
+			qlb_err("cannot lock %s: %s", QLB_LOCK_PATH, strerror(errno));
+			goto fail;
+		}
+	}
+
+	err = open_pins(st);
+	if (err == -ENOENT && create) {
+		close_pins(st);
+		err = qlb_loader_create_pins(st->pin_dir);
+		if (!err)
+			err = open_pins(st);
+	}
+	if (err) {
+		if (err == -ENOENT)
+			qlb_err("no qlb state under %s: run 'qlb attach' or 'qlb vip add' first",
+				st->pin_dir);
+		else
+			qlb_err("cannot open pinned maps under %s: %s", st->pin_dir,
+				strerror(-err));
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	qlb_state_close(st);
+	return err;
+}
+
+void qlb_state_close(struct qlb_state *st)
+{
+	if (!st)
+		return;
+	close_pins(st);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	free(st);
+}
+
+int qlb_state_read(struct qlb_state *st)
+{
+	struct qlb_vip_key key, next, *prev = NULL;
+	__u32 out_batch, count = QLB_MAX_BACKENDS;
+	int err;
+
+	st->nvips = 0;
+	while (st->nvips < QLB_MAX_VIPS &&
+	       !bpf_map_get_next_key(st->maps.vips, prev, &next)) {
+		struct qlb_vip_entry *e = &st->vips[st->nvips];
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(st->maps.vips, &key, &e->val))
+			continue;	/* deleted while we walked */
+		e->key = key;
+		st->nvips++;
+	}
+
+	/* Arrays support batch lookup: one syscall for all backends. */
+	err = bpf_map_lookup_batch(st->maps.backends, NULL, &out_batch, st->batch_keys,
+				   st->backends, &count, NULL);
+	if (err && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+struct qlb_vip_entry *qlb_find_vip(struct qlb_state *st, const struct qlb_vip_key *k)
+{
+	int i;
+
+	for (i = 0; i < st->nvips; i++)
+		if (!memcmp(&st->vips[i].key, k, sizeof(*k)))
+			return &st->vips[i];
+	return NULL;
+}
+
+int qlb_find_backend(struct qlb_state *st, uint32_t vip_id,
+		     const struct qlb_endpoint *ep)
+{
+	int i;
+
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		const struct qlb_backend *b = &st->backends[i];
+
+		if ((b->flags & QLB_BE_F_IN_USE) && b->vip_id == vip_id &&
+		    b->family == ep->family && ntohs(b->port) == ep->port &&
+		    !memcmp(&b->addr, &ep->addr, sizeof(b->addr)))
+			return i;
+	}
+	return -ENOENT;
+}
+
+int qlb_alloc_vip_id(struct qlb_state *st, uint32_t *id)
+{
+	uint8_t used[QLB_MAX_VIPS] = {};
+	uint32_t i;
+
+	for (i = 0; i < (uint32_t)st->nvips; i++)
+		used[st->vips[i].val.vip_id] = 1;
+	for (i = 0; i < QLB_MAX_VIPS; i++) {
+		if (!used[i]) {
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/* A deleted backend's id is reused last: conn_table entries that still name
+ * it must not land on a newcomer. So allocate the free id that follows the
+ * highest id in use, wrapping around. */
+int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id)
+{
+	uint32_t i, start = 0;
+
+	for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		if (st->backends[i].flags & QLB_BE_F_IN_USE)
+			start = i + 1;
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		uint32_t c = (start + i) % QLB_MAX_BACKENDS;
+
+		if (!(st->backends[c].flags & QLB_BE_F_IN_USE)) {
+			*id = c;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int swap_in_ring(struct qlb_state *st, uint32_t vip_id, const uint32_t *ring)
+{
+	__u32 count = QLB_RING_SIZE, *keys;
+	int fd, err = 0;
+	__u32 i;
+
+	keys = malloc(QLB_RING_SIZE * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (i = 0; i < QLB_RING_SIZE; i++)
+		keys[i] = i;
+	/* A fresh inner map, filled while no packet can see it. */
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "qlb_ring", sizeof(__u32),
+			    sizeof(__u32), QLB_RING_SIZE, NULL);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (bpf_map_update_batch(fd, keys, ring, &count, NULL) || count != QLB_RING_SIZE)
+		err = errno ? -errno : -EIO;
+	/* The switch: one pointer update in the outer map. */
+	if (!err && bpf_map_update_elem(st->maps.maglev_rings, &vip_id, &fd, BPF_ANY))
+		err = -errno;
+	close(fd);
+out:
+	free(keys);
+	return err;
+}
+
+int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id)
+{
+	struct qlb_maglev_backend *mb;
+	uint32_t *ring, slots[QLB_MAX_BACKENDS] = {};
+	struct qlb_vip_entry *v = NULL;
+	int i, n = 0, err;
+
+	ring = malloc(QLB_RING_SIZE * sizeof(*ring));
+	mb = malloc(QLB_MAX_BACKENDS * sizeof(*mb));
+	if (!ring || !mb) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		const struct qlb_backend *b = &st->backends[i];
+
+		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != vip_id)
+			continue;
+		mb[n].offset_seed = qlb_backend_identity(&b->addr, b->family, b->port);
+		mb[n].weight = (b->flags & QLB_BE_F_DRAIN) ? 0 : b->weight;
+		mb[n].id = i;
+		n++;
+	}
+	err = qlb_maglev_build(mb, n, ring);
+	if (err)
+		goto out;
+	err = swap_in_ring(st, vip_id, ring);
+	if (err)
+		goto out;
+
+	for (i = 0; i < QLB_RING_SIZE; i++)
+		if (ring[i] != QLB_NO_BACKEND)
+			slots[ring[i]]++;
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		struct qlb_backend *b = &st->backends[i];
+		__u32 key = i;
+
+		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != vip_id ||
+		    b->ring_slots == slots[i])
+			continue;
+		b->ring_slots = slots[i];
+		bpf_map_update_elem(st->maps.backends, &key, b, BPF_EXIST);
+	}
+	for (i = 0; i < st->nvips; i++)
+		if (st->vips[i].val.vip_id == vip_id)
+			v = &st->vips[i];
+	if (v) {
+		v->val.ring_gen++;
+		bpf_map_update_elem(st->maps.vips, &v->key, &v->val, BPF_EXIST);
+	}
+out:
+	free(ring);
+	free(mb);
+	return err;
+}
+
+/* Zeroes a per-CPU stats slot so a reused id starts from nothing. */
+int qlb_zero_percpu(struct qlb_state *st, int map_fd, uint32_t key, size_t value_size)
+{
+	void *zeros = calloc(st->ncpus, (value_size + 7) / 8 * 8);
+	int err = 0;
+
+	if (!zeros)
+		return -ENOMEM;
+	if (bpf_map_update_elem(map_fd, &key, zeros, BPF_ANY))
+		err = -errno;
+	free(zeros);
+	return err;
+}
+
+/* Seeds the flow hash so that outsiders cannot aim flows at one backend. */
+uint32_t qlb_random_seed(void)
+{
+	uint32_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint32_t)getpid() * 2654435761u;
+	return seed;
+}

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Reading the per-CPU counters and summing them over CPUs. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+
+#include "qlb.h"
+
+static const char *const reason_names[QLB_R_MAX] = {
+	[QLB_R_FWD_TO_BACKEND] = "fwd_to_backend",
+	[QLB_R_FWD_TO_CLIENT] = "fwd_to_client",
+	[QLB_R_PASS_NOT_IP] = "pass_not_ip",
+	[QLB_R_PASS_NOT_L4] = "pass_not_tcp_udp",
+	[QLB_R_PASS_NOT_VIP] = "pass_not_vip",
+	[QLB_R_PASS_IPV4_FRAG] = "pass_ipv4_fragment",
+	[QLB_R_PASS_IPV4_OPTIONS] = "pass_ipv4_options",
+	[QLB_R_PASS_IPV6_FRAG] = "pass_ipv6_fragment",
+	[QLB_R_PASS_IPV6_EXT] = "pass_ipv6_ext_headers",
+	[QLB_R_BAD_ETH] = "pass_malformed_eth",
+	[QLB_R_BAD_VLAN] = "pass_malformed_vlan",
+	[QLB_R_BAD_IPV4] = "pass_malformed_ipv4",
+	[QLB_R_BAD_IPV6] = "pass_malformed_ipv6",
+	[QLB_R_BAD_TCP] = "drop_malformed_tcp",
+	[QLB_R_BAD_UDP] = "drop_malformed_udp",
+	[QLB_R_DROP_NO_BACKEND] = "drop_no_backend",
+	[QLB_R_DROP_CONN_FULL] = "drop_conn_table_full",
+	[QLB_R_DROP_NO_TX_PORT] = "drop_no_tx_port",
+};
+
+const char *qlb_reason_name(enum qlb_reason r)
+{
+	return r < QLB_R_MAX && reason_names[r] ? reason_names[r] : "unknown";
+}
+
+/* Sums `ncpus` per-CPU copies of a struct made only of __u64 counters. */
+static void sum_u64s(void *dst, const void *percpu, int ncpus, size_t size)
+{
+	const __u64 *src = percpu;
+	__u64 *d = dst;
+	size_t i, n = size / sizeof(__u64);
+	int c;
+
+	memset(dst, 0, size);
+	for (c = 0; c < ncpus; c++)
+		for (i = 0; i < n; i++)
+			d[i] += src[c * n + i];
+}
+
+static int read_percpu_array(struct qlb_state *st, int fd, __u32 nkeys,
+			     size_t size, void *out)
+{
+	void *buf = malloc((size_t)st->ncpus * size);
+	__u32 k;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (k = 0; k < nkeys; k++) {
+		if (bpf_map_lookup_elem(fd, &k, buf)) {
+			err = -errno;
+			break;
+		}
+		sum_u64s((char *)out + k * size, buf, st->ncpus, size);
+	}
+	free(buf);
+	return err;
+}
+
+int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
+{
+	size_t size = sizeof(struct qlb_backend_stats);
+	struct timespec ts;
+	void *buf;
+	int err = 0, i;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snap->at = ts.tv_sec + ts.tv_nsec / 1e9;
+	memset(snap->be, 0, sizeof(snap->be));
+
+	/* Only live backends are read: a few syscalls instead of 4096. */
+	buf = malloc((size_t)st->ncpus * size);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < QLB_MAX_BACKENDS && !err; i++) {
+		__u32 k = i;
+
+		if (!(st->backends[i].flags & QLB_BE_F_IN_USE))
+			continue;
+		if (bpf_map_lookup_elem(st->maps.backend_stats, &k, buf))
+			err = -errno;
+		else
+			sum_u64s(&snap->be[i], buf, st->ncpus, size);
+	}
+	free(buf);
+	if (!err)
+		err = read_percpu_array(st, st->maps.vip_stats, QLB_MAX_VIPS,
+					sizeof(snap->vip[0]), snap->vip);
+	if (!err)
+		err = read_percpu_array(st, st->maps.reason_stats, QLB_R_MAX,
+					sizeof(snap->reason[0]), snap->reason);
+	return err;
+}
+
+double qlb_rt_percentile_us(const __u64 *hist, double pct)
+{
+	uint64_t total = 0, seen = 0, rank;
+	int b;
+
+	for (b = 0; b < QLB_RT_BUCKETS; b++)
+		total += hist[b];
+	if (!total)
+		return 0;
+	rank = (uint64_t)(pct / 100.0 * total + 0.5);
+	if (rank < 1)
+		rank = 1;
+	for (b = 0; b < QLB_RT_BUCKETS; b++) {
+		seen += hist[b];
+		if (seen >= rank) {
+			/* Interpolate inside [2^b, 2^(b+1)) us. */
+			double lo = b ? (double)(1ull << b) : 0;
+			double hi = (double)(1ull << (b + 1));
+			double within = (double)(rank - (seen - hist[b])) / hist[b];
+
+			return lo + within * (hi - lo);
+		}
+	}
+	return (double)(1ull << QLB_RT_BUCKETS);
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Every map of the data plane, named by role and pinned by name under the
+ * pin root that userspace gives libbpf (/sys/fs/bpf/qlb by default). */
+#ifndef QLB_MAPS_BPF_H
+#define QLB_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "qlb_abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QLB_MAX_VIPS);
+	__type(key, struct qlb_vip_key);
+	__type(value, struct qlb_vip);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct qlb_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backends SEC(".maps");
+
+/* One Maglev ring per VIP. Userspace fills a fresh inner map and swaps it in
+ * with one update of the outer slot, so a packet sees either the old ring or
+ * the new one, never a mix; RCU keeps the old one alive for readers. */
+struct maglev_ring {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QLB_RING_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, QLB_MAX_VIPS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct maglev_ring);
+} maglev_rings SEC(".maps");
+
+/* Both directions of a flow are tracked in LRU tables: a full table evicts
+ * the least recently used flow instead of refusing new ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, QLB_CONN_TABLE_SIZE);
+	__type(key, struct qlb_flow_key);
+	__type(value, struct qlb_conn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} conn_table SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, QLB_CONN_TABLE_SIZE);
+	__type(key, struct qlb_flow_key);
+	__type(value, struct qlb_nat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat_table SEC(".maps");
+
+/* Redirect targets; a devmap lets the kernel bulk frames per device. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, QLB_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tx_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QLB_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct qlb_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct qlb_backend_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QLB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct qlb_vip_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QLB_R_MAX);
+	__type(key, __u32);
+	__type(value, struct qlb_reason_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} reason_stats SEC(".maps");
+
+#endif /* QLB_MAPS_BPF_H */

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * qlb ABI: the keys and values of every pinned map, shared by the XDP
+ * program (bpf/) and userspace (agent/). Rules: fixed-width types with byte
+ * order in the type, explicit padding, no bitfields, no bool, and a size
+ * assertion on every struct so both compilers agree on the layout.
+ */
+#ifndef QLB_ABI_H
+#define QLB_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define QLB_ABI_VERSION 1
+
+/* Sizes of the pinned maps. Changing one changes the ABI. */
+#define QLB_MAX_VIPS		256
+#define QLB_MAX_BACKENDS	4096
+#define QLB_CONN_TABLE_SIZE	(1 << 18)
+#define QLB_MAX_IFACES		64
+/* Maglev ring size: prime, >= 65537, so every skip value is coprime to it. */
+#define QLB_RING_SIZE		65537
+#define QLB_NO_BACKEND		0xffffffffu
+#define QLB_MAX_WEIGHT		65535
+/* Response-time histogram: bucket b holds samples in [2^b, 2^(b+1)) us. */
+#define QLB_RT_BUCKETS		32
+
+#define QLB_FAMILY_V4		4
+#define QLB_FAMILY_V6		6
+
+/* IPv4 addresses live in v4 (== v6[0]); the remaining 12 bytes are zero. */
+union qlb_addr {
+	__be32 v4;
+	__be32 v6[4];
+	__u8 bytes[16];
+};
+
+/* vips: (address, port, protocol) -> struct qlb_vip */
+struct qlb_vip_key {
+	union qlb_addr addr;
+	__be16 port;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;		/* QLB_FAMILY_* */
+};
+
+enum qlb_vip_flags {
+	QLB_VIP_F_NONE = 0,
+};
+
+struct qlb_vip {
+	__u32 vip_id;		/* index into maglev_rings and vip_stats */
+	__u32 flags;		/* enum qlb_vip_flags */
+	__u32 ring_gen;		/* bumped on every table switch */
+	__u32 policy;		/* scheduling policy, set by the agent */
+};
+
+/* backends: backend id -> struct qlb_backend. A backend belongs to one VIP. */
+enum qlb_backend_flags {
+	QLB_BE_F_IN_USE = 1u << 0,
+	QLB_BE_F_DRAIN = 1u << 1,	/* keep existing flows, take no new ones */
+};
+
+struct qlb_backend {
+	union qlb_addr addr;
+	__be16 port;
+	__u8 family;
+	__u8 pad0;
+	__u32 vip_id;
+	__u32 flags;		/* enum qlb_backend_flags */
+	__u32 weight;		/* configured weight, 0..QLB_MAX_WEIGHT */
+	__u32 ifindex;		/* egress interface towards the backend */
+	__u8 dmac[6];		/* next hop's MAC (the backend's, or its router's) */
+	__u8 smac[6];		/* egress interface's MAC */
+	__u32 ring_slots;	/* slots held in the active ring (informational) */
+	__u32 pad1;
+};
+
+/* conn_table: client-side 5-tuple -> backend; nat_table: backend-side
+ * 5-tuple -> what the return path needs to restore the VIP. */
+struct qlb_flow_key {
+	union qlb_addr saddr;
+	union qlb_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+enum qlb_conn_flags {
+	QLB_CONN_F_CLOSED = 1u << 0,	/* FIN or RST seen; counted as completed */
+};
+
+struct qlb_conn {
+	__u32 backend_id;
+	__u32 flags;		/* enum qlb_conn_flags */
+	__u64 created_ns;	/* coarse monotonic clock */
+	__u64 last_seen_ns;	/* coarse monotonic clock */
+	__u64 req_ts_ns;	/* request awaiting its first response, 0 if none */
+};
+
+struct qlb_nat {
+	union qlb_addr vip_addr;
+	__be16 vip_port;
+	__u8 client_mac[6];	/* L2 next hop towards the client */
+	__u8 lb_mac[6];		/* our MAC on the client-facing interface */
+	__u16 pad0;
+	__u32 backend_id;
+	__u32 client_ifindex;
+	__u32 vip_id;
+	__u32 pad1;
+};
+
+/* backend_stats: per-CPU, indexed by backend id. "to" is the request
+ * direction (client to backend), "from" the response direction. */
+struct qlb_backend_stats {
+	__u64 packets_to;
+	__u64 bytes_to;
+	__u64 packets_from;
+	__u64 bytes_from;
+	__u64 flows_new;	/* arrivals */
+	__u64 flows_closed;	/* completions: FIN or RST seen */
+	__u64 flows_expired;	/* completions: idle past the timeout */
+	__u64 rt_count;		/* response-time samples */
+	__u64 rt_sum_ns;
+	__u64 rt_hist[QLB_RT_BUCKETS];
+};
+
+/* vip_stats: per-CPU, indexed by vip id. Survives backend deletion. */
+struct qlb_vip_stats {
+	__u64 packets_to;
+	__u64 bytes_to;
+	__u64 packets_from;
+	__u64 bytes_from;
+	__u64 flows_new;
+	__u64 no_backend;
+};
+
+/* reason_stats: per-CPU, indexed by enum qlb_reason. Every packet the
+ * program sees is counted under exactly one reason. */
+enum qlb_reason {
+	QLB_R_FWD_TO_BACKEND,	/* TX/REDIRECT: request direction */
+	QLB_R_FWD_TO_CLIENT,	/* TX/REDIRECT: response direction */
+	QLB_R_PASS_NOT_IP,	/* PASS: ARP, LLDP, ... */
+	QLB_R_PASS_NOT_L4,	/* PASS: ICMP and other protocols */
+	QLB_R_PASS_NOT_VIP,	/* PASS: TCP/UDP that is neither VIP nor NAT */
+	QLB_R_PASS_IPV4_FRAG,	/* PASS: IPv4 fragment */
+	QLB_R_PASS_IPV4_OPTIONS,/* PASS: IPv4 header with options */
+	QLB_R_PASS_IPV6_FRAG,	/* PASS: IPv6 fragment header */
+	QLB_R_PASS_IPV6_EXT,	/* PASS: too many IPv6 extension headers */
+	QLB_R_BAD_ETH,		/* PASS: truncated Ethernet header */
+	QLB_R_BAD_VLAN,		/* PASS: truncated 802.1Q tag */
+	QLB_R_BAD_IPV4,		/* PASS: truncated or inconsistent IPv4 header */
+	QLB_R_BAD_IPV6,		/* PASS: truncated IPv6 or extension header */
+	QLB_R_BAD_TCP,		/* DROP: truncated or invalid TCP header */
+	QLB_R_BAD_UDP,		/* DROP: truncated or invalid UDP header */
+	QLB_R_DROP_NO_BACKEND,	/* DROP: VIP with an empty ring */
+	QLB_R_DROP_CONN_FULL,	/* DROP: conn_table or nat_table insert failed */
+	QLB_R_DROP_NO_TX_PORT,	/* DROP: egress interface not in tx_ports */
+	QLB_R_MAX,
+};
+
+struct qlb_reason_stats {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* ifaces: ifindex -> role, written by `qlb attach`. */
+enum qlb_iface_role {
+	QLB_IF_CLIENT = 1u << 0,
+	QLB_IF_BACKEND = 1u << 1,
+};
+
+struct qlb_iface {
+	__u32 ifindex;
+	__u32 role;		/* enum qlb_iface_role */
+	__u32 xdp_mode;		/* enum xdp_attach_mode of libxdp */
+	__u32 pad;
+	char name[16];
+};
+
+#define QLB_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size")
+QLB_ASSERT_SIZE(union qlb_addr, 16);
+QLB_ASSERT_SIZE(struct qlb_vip_key, 20);
+QLB_ASSERT_SIZE(struct qlb_vip, 16);
+QLB_ASSERT_SIZE(struct qlb_backend, 56);
+QLB_ASSERT_SIZE(struct qlb_flow_key, 40);
+QLB_ASSERT_SIZE(struct qlb_conn, 32);
+QLB_ASSERT_SIZE(struct qlb_nat, 48);
+QLB_ASSERT_SIZE(struct qlb_backend_stats, (9 + QLB_RT_BUCKETS) * 8);
+QLB_ASSERT_SIZE(struct qlb_vip_stats, 48);
+QLB_ASSERT_SIZE(struct qlb_reason_stats, 16);
+QLB_ASSERT_SIZE(struct qlb_iface, 32);
+
+#endif /* QLB_ABI_H */

@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The XDP program on crafted packets (BPF_PROG_TEST_RUN): return codes,
+ * rewritten bytes with valid checksums, and the counters.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <linux/if_ether.h>
+#include <linux/bpf.h>
+
+#include "dp_harness.h"
+
+#define VIP4 "10.0.0.100"
+#define VIP6 "fd00::100"
+#define CLIENT4 "192.0.2.7"
+#define CLIENT6 "2001:db8::7"
+
+static struct pkt_spec spec(uint8_t family, uint8_t proto, uint16_t sport,
+			    uint8_t flags)
+{
+	struct pkt_spec s = {
+		.family = family, .proto = proto,
+		.src = family == QLB_FAMILY_V4 ? CLIENT4 : CLIENT6,
+		.dst = family == QLB_FAMILY_V4 ? VIP4 : VIP6,
+		.sport = sport, .dport = 80, .tcp_flags = flags,
+	};
+
+	memcpy(s.smac, CLIENT_MAC, 6);
+	memcpy(s.dmac, LB_MAC, 6);
+	return s;
+}
+
+/* The reply of backend `baddr:bport` to the request in s. */
+static struct pkt_spec reply_of(const struct pkt_spec *s, const char *baddr,
+				uint16_t bport, uint8_t flags)
+{
+	struct pkt_spec r = *s;
+
+	r.src = baddr;
+	r.dst = s->src;
+	r.sport = bport;
+	r.dport = s->sport;
+	r.tcp_flags = flags;
+	memcpy(r.smac, BACKEND_MAC, 6);
+	memcpy(r.dmac, LB_MAC, 6);
+	return r;
+}
+
+static int setup(void **state)
+{
+	struct dp *dp = calloc(1, sizeof(*dp));
+
+	if (!dp || dp_setup(dp))
+		return -1;
+	*state = dp;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	dp_teardown(*state);
+	free(*state);
+	return 0;
+}
+
+static void assert_addr(const uint8_t *p, uint8_t family, const char *want)
+{
+	uint8_t bin[16];
+
+	inet_pton(family == QLB_FAMILY_V4 ? AF_INET : AF_INET6, want, bin);
+	assert_memory_equal(p, bin, family == QLB_FAMILY_V4 ? 4 : 16);
+}
+
+/* Offsets of addresses in the IP header. */
+static size_t src_off(uint8_t family) { return family == QLB_FAMILY_V4 ? 12 : 8; }
+static size_t dst_off(uint8_t family) { return family == QLB_FAMILY_V4 ? 16 : 24; }
+
+/* A request and its reply both ways through the program, for one family and
+ * protocol: DNAT, reverse NAT, MACs, checksums, counters. */
+static void roundtrip(struct dp *dp, uint8_t family, uint8_t proto)
+{
+	const char *vip = family == QLB_FAMILY_V4 ? VIP4 : VIP6;
+	const char *baddr = family == QLB_FAMILY_V4 ? "10.1.0.1" : "fd01::1";
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s, r;
+	struct qlb_backend_stats bs;
+	uint32_t vid, bid;
+	uint16_t port;
+	size_t out;
+
+	vid = dp_vip(dp, vip, 80, proto);
+	assert_int_not_equal(vid, QLB_NO_BACKEND);
+	bid = dp_backend(dp, vid, baddr, 8080, 1);
+	assert_int_not_equal(bid, QLB_NO_BACKEND);
+
+	s = spec(family, proto, 40000, TH_SYN);
+	s.payload_len = proto == IPPROTO_UDP ? 32 : 0;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, &out), XDP_TX);
+	assert_int_equal(out, lay.len);
+	assert_memory_equal(pkt, BACKEND_MAC, 6);
+	assert_memory_equal(pkt + 6, LB_MAC, 6);
+	assert_addr(pkt + lay.l3 + dst_off(family), family, baddr);
+	assert_addr(pkt + lay.l3 + src_off(family), family, s.src);
+	memcpy(&port, pkt + lay.l4 + 2, 2);
+	assert_int_equal(ntohs(port), 8080);
+	assert_true(pkt_checksums_ok(pkt, &lay, family, proto));
+
+	r = reply_of(&s, baddr, 8080, TH_SYN | TH_ACK);
+	r.payload_len = 48;
+	pkt_build(&r, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, &out), XDP_TX);
+	assert_memory_equal(pkt, CLIENT_MAC, 6);
+	assert_memory_equal(pkt + 6, LB_MAC, 6);
+	assert_addr(pkt + lay.l3 + src_off(family), family, vip);
+	assert_addr(pkt + lay.l3 + dst_off(family), family, s.src);
+	memcpy(&port, pkt + lay.l4, 2);
+	assert_int_equal(ntohs(port), 80);
+	assert_true(pkt_checksums_ok(pkt, &lay, family, proto));
+
+	dp_backend_stats(dp, bid, &bs);
+	assert_int_equal(bs.flows_new, 1);
+	assert_int_equal(bs.packets_to, 1);
+	assert_int_equal(bs.packets_from, 1);
+	assert_int_equal(bs.bytes_from, lay.len);
+	/* UDP carried a request payload, answered by the reply: one sample. */
+	assert_int_equal(bs.rt_count, proto == IPPROTO_UDP ? 1 : 0);
+}
+
+static void test_ipv4_tcp(void **state) { roundtrip(*state, QLB_FAMILY_V4, IPPROTO_TCP); }
+static void test_ipv4_udp(void **state) { roundtrip(*state, QLB_FAMILY_V4, IPPROTO_UDP); }
+static void test_ipv6_tcp(void **state) { roundtrip(*state, QLB_FAMILY_V6, IPPROTO_TCP); }
+static void test_ipv6_udp(void **state) { roundtrip(*state, QLB_FAMILY_V6, IPPROTO_UDP); }
+
+static void test_vlan_tagged(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	uint32_t vid;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40001, TH_SYN);
+	s.vlan = 1;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(pkt[15], 42);	/* tag kept */
+	assert_addr(pkt + lay.l3 + 16, QLB_FAMILY_V4, "10.1.0.1");
+	assert_true(pkt_checksums_ok(pkt, &lay, QLB_FAMILY_V4, IPPROTO_TCP));
+}
+
+/* TCP: FIN in both directions counts one completion; the response time runs
+ * from the request's first data packet to the first data of the response. */
+static void test_tcp_lifecycle(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s, r;
+	struct qlb_backend_stats bs;
+	uint32_t vid, bid;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	bid = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40002, TH_SYN);
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	s.tcp_flags = TH_ACK | TH_PSH;
+	s.payload_len = 100;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	r = reply_of(&s, "10.1.0.1", 80, TH_ACK | TH_PSH);
+	r.payload_len = 500;
+	pkt_build(&r, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	r.tcp_flags = TH_FIN | TH_ACK;
+	r.payload_len = 0;
+	pkt_build(&r, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	s.tcp_flags = TH_FIN | TH_ACK;
+	s.payload_len = 0;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+
+	dp_backend_stats(dp, bid, &bs);
+	assert_int_equal(bs.flows_new, 1);
+	assert_int_equal(bs.flows_closed, 1);
+	assert_int_equal(bs.rt_count, 1);
+	assert_true(bs.rt_sum_ns > 0);
+	assert_int_equal(bs.packets_to, 3);
+	assert_int_equal(bs.packets_from, 2);
+
+	/* A new SYN on the closed 4-tuple is a new flow. */
+	s.tcp_flags = TH_SYN;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	dp_backend_stats(dp, bid, &bs);
+	assert_int_equal(bs.flows_new, 2);
+}
+
+static void test_not_vip_passes_untouched(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX], orig[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	uint32_t vid;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	/* Wrong port, wrong protocol, wrong address. */
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40003, TH_SYN);
+	s.dport = 81;
+	pkt_build(&s, pkt, &lay);
+	memcpy(orig, pkt, lay.len);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_memory_equal(pkt, orig, lay.len);
+	s = spec(QLB_FAMILY_V4, IPPROTO_UDP, 40003, 0);
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40003, TH_SYN);
+	s.dst = "10.0.0.101";
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(dp_reason(dp, QLB_R_PASS_NOT_VIP), 3);
+	assert_int_equal(dp_reason(dp, QLB_R_FWD_TO_BACKEND), 0);
+
+	/* ARP: not IP. */
+	pkt_build(&s, pkt, &lay);
+	pkt[12] = 0x08;
+	pkt[13] = 0x06;
+	assert_int_equal(dp_run(dp, pkt, 60, NULL), XDP_PASS);
+	assert_int_equal(dp_reason(dp, QLB_R_PASS_NOT_IP), 1);
+}
+
+/* Every length short of the whole packet: never forwarded, and each cut is
+ * counted under the header it fell in. */
+static void truncate_all(struct dp *dp, struct pkt_spec s)
+{
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	size_t len, full;
+	uint64_t before[QLB_R_MAX], after;
+	int r, ret;
+
+	full = pkt_build(&s, pkt, &lay);
+	/* BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header. */
+	for (len = ETH_HLEN; len < full; len++) {
+		enum qlb_reason want;
+
+		for (r = 0; r < QLB_R_MAX; r++)
+			before[r] = dp_reason(dp, r);
+		pkt_build(&s, pkt, &lay);
+		ret = dp_run(dp, pkt, len, NULL);
+		if (len < lay.l3)
+			want = QLB_R_BAD_VLAN;
+		else if (len < lay.l4)
+			want = s.family == QLB_FAMILY_V4 ? QLB_R_BAD_IPV4 : QLB_R_BAD_IPV6;
+		else if (len < lay.payload || s.payload_len)
+			/* The IP length covers bytes that are not there. */
+			want = s.family == QLB_FAMILY_V4 ? QLB_R_BAD_IPV4 : QLB_R_BAD_IPV6;
+		else
+			want = QLB_R_MAX;
+		assert_true(ret == XDP_PASS || ret == XDP_DROP);
+		if (want != QLB_R_MAX) {
+			after = dp_reason(dp, want);
+			if (after != before[want] + 1)
+				fail_msg("len %zu of %zu: reason %s not counted", len, full,
+					 qlb_reason_name(want));
+		}
+	}
+}
+
+static void test_truncated_at_every_length(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t families[] = { QLB_FAMILY_V4, QLB_FAMILY_V6 };
+	uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	uint32_t vid;
+	size_t f, p;
+
+	for (f = 0; f < 2; f++) {
+		for (p = 0; p < 2; p++) {
+			struct pkt_spec s = spec(families[f], protos[p], 40004, TH_SYN);
+
+			vid = dp_vip(dp, s.dst, 80, protos[p]);
+			dp_backend(dp, vid, families[f] == QLB_FAMILY_V4 ? "10.1.0.1" : "fd01::1",
+				   80, 1);
+			s.payload_len = 10;
+			truncate_all(dp, s);
+			s.vlan = 1;
+			truncate_all(dp, s);
+		}
+	}
+	assert_int_equal(dp_reason(dp, QLB_R_FWD_TO_BACKEND), 0);
+}
+
+/* Headers that are whole but lie: a TCP data offset past the packet, a UDP
+ * length past the IP payload. */
+static void test_inconsistent_l4_dropped(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	uint32_t vid;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40005, TH_SYN);
+	pkt_build(&s, pkt, &lay);
+	pkt[lay.l4 + 12] = 15 << 4;	/* 60-byte header in a 20-byte segment */
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	pkt[lay.l4 + 12] = 4 << 4;	/* shorter than the minimum */
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	assert_int_equal(dp_reason(dp, QLB_R_BAD_TCP), 2);
+
+	vid = dp_vip(dp, VIP4, 53, IPPROTO_UDP);
+	dp_backend(dp, vid, "10.1.0.1", 53, 1);
+	s = spec(QLB_FAMILY_V4, IPPROTO_UDP, 40005, 0);
+	s.dport = 53;
+	s.payload_len = 8;
+	pkt_build(&s, pkt, &lay);
+	pkt[lay.l4 + 5] = 200;		/* UDP length beyond the IP payload */
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	pkt[lay.l4 + 5] = 4;		/* shorter than the UDP header */
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	assert_int_equal(dp_reason(dp, QLB_R_BAD_UDP), 2);
+	assert_int_equal(dp_reason(dp, QLB_R_FWD_TO_BACKEND), 0);
+}
+
+static void test_ipv4_options_and_fragments(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX], orig[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	uint32_t vid;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	dp_backend(dp, vid, "10.1.0.1", 80, 1);
+
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40006, TH_SYN);
+	s.ip_options = 1;
+	pkt_build(&s, pkt, &lay);
+	memcpy(orig, pkt, lay.len);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_memory_equal(pkt, orig, lay.len);
+	assert_int_equal(dp_reason(dp, QLB_R_PASS_IPV4_OPTIONS), 1);
+
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40006, TH_SYN);
+	s.frag_off = 0x2000;		/* first fragment: MF */
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	s.frag_off = 185;		/* a later fragment: offset 1480 */
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(dp_reason(dp, QLB_R_PASS_IPV4_FRAG), 2);
+
+	/* DF alone is not a fragment. */
+	s.frag_off = 0x4000;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(dp_reason(dp, QLB_R_FWD_TO_BACKEND), 1);
+}
+
+static void test_ipv6_extension_headers(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	uint32_t vid;
+
+	vid = dp_vip(dp, VIP6, 80, IPPROTO_TCP);
+	dp_backend(dp, vid, "fd01::1", 80, 1);
+
+	s = spec(QLB_FAMILY_V6, IPPROTO_TCP, 40007, TH_SYN);
+	s.ipv6_frag = 1;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(dp_reason(dp, QLB_R_PASS_IPV6_FRAG), 1);
+
+	/* A hop-by-hop header is skipped and the flow balanced. */
+	s.ipv6_frag = 0;
+	s.ipv6_hopopts = 1;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_addr(pkt + lay.l3 + 24, QLB_FAMILY_V6, "fd01::1");
+	assert_true(pkt_checksums_ok(pkt, &lay, QLB_FAMILY_V6, IPPROTO_TCP));
+}
+
+static void test_no_backend_dropped(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	uint32_t vid, bid;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40008, TH_SYN);
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	/* Weight 0 holds no slot either. */
+	bid = dp_backend(dp, vid, "10.1.0.1", 80, 0);
+	assert_int_not_equal(bid, QLB_NO_BACKEND);
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	assert_int_equal(dp_reason(dp, QLB_R_DROP_NO_BACKEND), 2);
+}
+
+/* Sends n SYNs from distinct flows; counts[] gets the backend each reached. */
+static void spray(struct dp *dp, int n, uint32_t first_flow, const uint32_t *ids,
+		  int nids, uint64_t *counts)
+{
+	struct qlb_backend_stats before[8], bs;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	char src[32];
+	int i;
+
+	for (i = 0; i < nids; i++)
+		dp_backend_stats(dp, ids[i], &before[i]);
+	for (i = 0; i < n; i++) {
+		uint32_t f = first_flow + i;
+		struct pkt_spec s = spec(QLB_FAMILY_V4, IPPROTO_TCP,
+					 1024 + f % 60000, TH_SYN);
+
+		snprintf(src, sizeof(src), "198.18.%u.%u", (f / 60000) % 256,
+			 (f / 60000 / 256) % 256 + 1);
+		s.src = src;
+		pkt_build(&s, pkt, &lay);
+		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	}
+	for (i = 0; i < nids; i++) {
+		dp_backend_stats(dp, ids[i], &bs);
+		counts[i] = bs.flows_new - before[i].flows_new;
+	}
+}
+
+static void test_weight_split_1_2_5(void **state)
+{
+	struct dp *dp = *state;
+	const uint32_t weights[3] = { 1, 2, 5 };
+	uint32_t ids[3], vid;
+	uint64_t counts[3];
+	const int n = 100000;
+	int i;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	ids[0] = dp_backend(dp, vid, "10.1.0.1", 80, weights[0]);
+	ids[1] = dp_backend(dp, vid, "10.1.0.2", 80, weights[1]);
+	ids[2] = dp_backend(dp, vid, "10.1.0.3", 80, weights[2]);
+	spray(dp, n, 0, ids, 3, counts);
+	for (i = 0; i < 3; i++) {
+		double share = 100.0 * counts[i] / n, want = 100.0 * weights[i] / 8;
+
+		print_message("backend weight %u: %.2f%% of flows (want %.2f%%), %u ring slots\n",
+			      weights[i], share, want, dp->st->backends[ids[i]].ring_slots);
+		assert_true(share > want - 1.0 && share < want + 1.0);
+	}
+}
+
+/* Sends one more packet of flow (src, sport) and returns the backend address
+ * it was sent to. */
+static uint32_t backend_of(struct dp *dp, uint16_t sport, uint8_t flags)
+{
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s = spec(QLB_FAMILY_V4, IPPROTO_TCP, sport, flags);
+	uint32_t daddr;
+
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	memcpy(&daddr, pkt + lay.l3 + 16, 4);
+	return daddr;
+}
+
+static void test_flow_stays_across_switch_and_add(void **state)
+{
+	struct dp *dp = *state;
+	uint32_t vid, ids[2], daddr, gen;
+	int i;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	ids[0] = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	ids[1] = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+
+	for (i = 0; i < 64; i++) {
+		uint16_t sport = 50000 + i;
+		uint32_t owner, other;
+
+		daddr = backend_of(dp, sport, TH_SYN);
+		owner = daddr == dp->st->backends[ids[0]].addr.v4 ? ids[0] : ids[1];
+		other = owner == ids[0] ? ids[1] : ids[0];
+
+		/* Table switch: the owner loses every slot. */
+		gen = dp->st->vips[0].val.ring_gen;
+		assert_int_equal(qlb_backend_update(dp->st, owner, 0, 0), 0);
+		assert_int_equal(dp->st->backends[owner].ring_slots, 0);
+		assert_true(dp->st->vips[0].val.ring_gen > gen);
+		assert_int_equal(backend_of(dp, sport, TH_ACK), daddr);
+		/* New flows avoid it. */
+		assert_int_equal(backend_of(dp, sport + 1000, TH_SYN),
+				 dp->st->backends[other].addr.v4);
+		assert_int_equal(qlb_backend_update(dp->st, owner, 1, 0), 0);
+	}
+
+	/* A backend added with a dominant weight does not move old flows. */
+	daddr = backend_of(dp, 60000, TH_SYN);
+	assert_int_not_equal(dp_backend(dp, vid, "10.1.0.3", 80, 1000), QLB_NO_BACKEND);
+	assert_int_equal(backend_of(dp, 60000, TH_ACK), daddr);
+}
+
+static void test_drain_keeps_established(void **state)
+{
+	struct dp *dp = *state;
+	uint32_t vid, a, b, daddr;
+	int i;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	a = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	b = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	assert_int_equal(qlb_backend_update(dp->st, b, 1, QLB_BE_F_DRAIN), 0);
+	for (i = 0; i < 200; i++)
+		assert_int_equal(backend_of(dp, 30000 + i, TH_SYN),
+				 dp->st->backends[a].addr.v4);
+	/* An established flow on a backend drained afterwards stays there. */
+	assert_int_equal(qlb_backend_update(dp->st, b, 1, 0), 0);
+	for (i = 0; i < 200; i++) {
+		daddr = backend_of(dp, 31000 + i, TH_SYN);
+		if (daddr == dp->st->backends[b].addr.v4)
+			break;
+	}
+	assert_int_equal(daddr, dp->st->backends[b].addr.v4);
+	assert_int_equal(qlb_backend_update(dp->st, b, 1, QLB_BE_F_DRAIN), 0);
+	assert_int_equal(backend_of(dp, 31000 + i, TH_ACK), dp->st->backends[b].addr.v4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_ipv4_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv4_udp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_udp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan_tagged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_vip_passes_untouched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_at_every_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inconsistent_l4_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv4_options_and_fragments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_extension_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_backend_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_weight_split_1_2_5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_stays_across_switch_and_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_keeps_established, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("dataplane", tests, NULL, NULL);
+}
