@@ -41,7 +41,7 @@ UNIT_HELPERS := $(patsubst tests/unit/%.c,$(OUT)/tests/helpers/%.o,\
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
-E2E_TESTS  := $(sort $(wildcard tests/e2e/*.bats))
+E2E_TESTS  := $(sort $(wildcard tests/e2e/*.bats tests/e2e/*.sh))
 
 .PHONY: all deps test unit e2e bench demo clean install
 all: $(OUT)/qlb

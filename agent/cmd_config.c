@@ -290,7 +290,7 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v,
 			buf);
 		return -EINVAL;
 	}
-	err = qlb_resolve_nexthop(&ep->addr, ep->family, 1000, &nh, why, sizeof(why));
+	err = qlb_resolve_nexthop(&ep->addr, ep->family, 3000, &nh, why, sizeof(why));
 	if (err) {
 		qlb_err("cannot reach backend %s: %s", buf, why);
 		return err;

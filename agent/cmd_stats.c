@@ -36,12 +36,15 @@ static const char status_usage[] =
 	"  -h, --help  this text\n";
 
 static const char conn_usage[] =
-	"Usage: qlb conn list [--limit N] [--json]\n"
+	"Usage: qlb conn list [--client ADDR] [--backend ADDR] [--open] [--limit N] [--json]\n"
 	"\n"
-	"Flows in the connection table: client, VIP, backend, state and age.\n"
-	"  -l, --limit N  show at most N flows (default 100)\n"
-	"  -j, --json     machine-readable output\n"
-	"  -h, --help     this text\n";
+	"Flows in the connection table: client, VIP, backend, state and idle time.\n"
+	"  -c, --client ADDR   only flows from this client address\n"
+	"  -b, --backend ADDR  only flows to this backend address\n"
+	"  -o, --open          only flows with no FIN or RST seen\n"
+	"  -l, --limit N       show at most N flows (default 100)\n"
+	"  -j, --json          machine-readable output\n"
+	"  -h, --help          this text\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -381,25 +384,49 @@ int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/* An endpoint filter matches an address, and the port if it names one. */
+static int endpoint_matches(const struct qlb_endpoint *want, const union qlb_addr *addr,
+			    uint8_t family, uint16_t port)
+{
+	return want->family == family && !memcmp(&want->addr, addr, sizeof(*addr)) &&
+	       (!want->port || want->port == port);
+}
+
 int cmd_conn(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "client", required_argument, NULL, 'c' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "open", no_argument, NULL, 'o' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	struct qlb_endpoint client = {}, backend = {};
 	struct qlb_flow_key key, next, *prev = NULL;
 	struct qlb_state *st = NULL;
 	uint32_t limit = 100, n = 0;
 	struct timespec now;
+	char why[160];
 	json_t *arr;
-	int c, err, json = 0;
+	int c, err, json = 0, only_open = 0;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "l:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:b:ol:jh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+		case 'b':
+			if (qlb_parse_endpoint(optarg, 0, c == 'c' ? &client : &backend, why,
+					       sizeof(why))) {
+				qlb_err("%s", why);
+				return QLB_EXIT_USAGE;
+			}
+			break;
+		case 'o':
+			only_open = 1;
+			break;
 		case 'l':
 			if (qlb_parse_u32(optarg, 1, QLB_CONN_TABLE_SIZE, &limit)) {
 				qlb_err("bad --limit '%s': want 1-%d", optarg, QLB_CONN_TABLE_SIZE);
@@ -444,6 +471,12 @@ int cmd_conn(int argc, char **argv)
 		    conn.backend_id >= QLB_MAX_BACKENDS)
 			continue;
 		b = &st->backends[conn.backend_id];
+		if ((only_open && (conn.flags & QLB_CONN_F_CLOSED)) ||
+		    (client.family && !endpoint_matches(&client, &key.saddr, key.family,
+							 ntohs(key.sport))) ||
+		    (backend.family && !endpoint_matches(&backend, &b->addr, b->family,
+							  ntohs(b->port))))
+			continue;
 		qlb_format_endpoint(&key.saddr, key.family, ntohs(key.sport), cbuf, sizeof(cbuf));
 		qlb_format_endpoint(&key.daddr, key.family, ntohs(key.dport), vbuf, sizeof(vbuf));
 		qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), bbuf, sizeof(bbuf));

@@ -39,10 +39,12 @@ static void link_pin_path(char *buf, size_t len, const char *pin_dir,
 	snprintf(buf, len, "%s/link_%s", pin_dir, ifname);
 }
 
-static int open_skel(const char *pin_dir, struct qlb_bpf **out)
+int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	struct qlb_bpf *skel;
+	char path[512];
+	int fd, err;
 
 	if (mkdir(pin_dir, 0700) && errno != EEXIST)
 		return -errno;
@@ -50,6 +52,22 @@ static int open_skel(const char *pin_dir, struct qlb_bpf **out)
 	if (!skel)
 		return -errno;
 	skel->rodata->hash_seed = qlb_random_seed();
+
+	/* The kernel adds BPF_F_RDONLY_PROG to every devmap it creates, and
+	 * libbpf 1.1 then refuses to reuse the pinned one ("parameter
+	 * mismatch"). Hand libbpf the pinned devmap ourselves. */
+	pin_path(path, sizeof(path), pin_dir, "tx_ports");
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		err = bpf_map__set_pin_path(skel->maps.tx_ports, NULL);
+		if (!err)
+			err = bpf_map__reuse_fd(skel->maps.tx_ports, fd);
+		close(fd);
+		if (err) {
+			qlb_bpf__destroy(skel);
+			return err;
+		}
+	}
 	*out = skel;
 	return 0;
 }
@@ -59,7 +77,7 @@ int qlb_loader_create_pins(const char *pin_dir)
 	struct qlb_bpf *skel;
 	int err;
 
-	err = open_skel(pin_dir, &skel);
+	err = qlb_skel_open(pin_dir, &skel);
 	if (err)
 		return err;
 	/* Loading pins every map (LIBBPF_PIN_BY_NAME); the program itself is
@@ -108,7 +126,7 @@ static int get_program(struct qlb_state *st, struct xdp_program **prog,
 			close(fd);
 		return err;
 	}
-	err = open_skel(st->pin_dir, skel);
+	err = qlb_skel_open(st->pin_dir, skel);
 	if (err)
 		return err;
 	*prog = xdp_program__from_bpf_obj((*skel)->obj, "xdp");
@@ -181,13 +199,15 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 		return err;
 	}
 	tried = mode == XDP_MODE_UNSPEC ? XDP_MODE_NATIVE : mode;
+	qlb_libs_quiet(1);	/* the dispatcher probe fails noisily where it can't work */
 	err = xdp_program__attach(prog, ifindex, tried, 0);
 	if (err && mode == XDP_MODE_UNSPEC) {
 		tried = XDP_MODE_SKB;
 		err = xdp_program__attach(prog, ifindex, tried, 0);
 	}
+	qlb_libs_quiet(0);
 	if (err) {
-		qlb_err("cannot attach to %s in %s mode: %s%s", ifname, mode_name(tried),
+		qlb_err("cannot attach to %s in %s mode: %s%s (-v shows why)", ifname, mode_name(tried),
 			strerror(-err),
 			err == -EBUSY || err == -EEXIST ?
 			" (another XDP program owns it; libxdp's dispatcher is unavailable)" : "");

@@ -4,9 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <bpf/libbpf.h>
-
 #include "qlb.h"
+#include "forecast.h"
 
 static const char usage[] =
 	"Usage: qlb [-v] COMMAND [ARGS]\n"
@@ -20,7 +19,8 @@ static const char usage[] =
 	"  backend add|set|del|list VIP ADDR[:PORT] [--weight W] [--drain|--undrain]\n"
 	"  stats [--json] [--watch SECONDS [--count N]]\n"
 	"  status [--json]\n"
-	"  conn list [--limit N] [--json]\n"
+	"  conn list [--client ADDR] [--backend ADDR] [--open] [--limit N] [--json]\n"
+	"  forecast train|eval|export ...  (LSTM and baseline load forecasts)\n"
 	"\n"
 	"Options:\n"
 	"  -v, --verbose  libbpf and libxdp debug output on stderr\n"
@@ -28,13 +28,6 @@ static const char usage[] =
 	"\n"
 	"State lives in pinned maps under $QLB_PIN_DIR (default " QLB_DEFAULT_PIN_DIR ").\n"
 	"Exit codes: 0 success, 1 system error, 2 bad input (nothing changed).\n";
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && !qlb_verbose)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
 
 static const struct {
 	const char *name;
@@ -47,6 +40,7 @@ static const struct {
 	{ "stats", cmd_stats },
 	{ "status", cmd_status },
 	{ "conn", cmd_conn },
+	{ "forecast", cmd_forecast },
 };
 
 int main(int argc, char **argv)
@@ -72,7 +66,7 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return QLB_EXIT_USAGE;
 	}
-	libbpf_set_print(libbpf_print);
+	qlb_setup_library_logging();
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[0], commands[i].name))
 			return commands[i].run(argc, argv);

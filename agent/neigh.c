@@ -123,7 +123,9 @@ int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
 		err = lookup_neigh(sk, nh->ifindex, target, nh->dmac);
 		if (err != -EAGAIN || waited >= timeout_ms)
 			break;
-		if (waited == 0)
+		/* Ask again now and then: a probe sent before the link was
+		 * fully up may have gone nowhere. */
+		if (waited % 250 == 0)
 			kick_neigh(sk, nh->ifindex, target);
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}

@@ -18,6 +18,12 @@ enum {
 
 extern int qlb_verbose;
 
+/* Routes libbpf's and libxdp's messages: all with -v, else warnings only. */
+void qlb_setup_library_logging(void);
+/* Silences even warnings, around calls whose failure qlb expects and
+ * handles (libxdp probing for its dispatcher). */
+void qlb_libs_quiet(int quiet);
+
 /* Prints "qlb: <message>" on one line to stderr. */
 void qlb_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Maps a -errno from a command to an exit code: input errors (-EINVAL,
@@ -137,6 +143,10 @@ int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
 			size_t errlen);
 
 /* ---- attachment (loader.c) ---- */
+struct qlb_bpf;
+/* Opens the skeleton with its maps bound to the pins under pin_dir (created
+ * at load if absent) and a random flow-hash seed. */
+int qlb_skel_open(const char *pin_dir, struct qlb_bpf **skel);
 /* Loads the BPF object once so that libbpf creates and pins its maps. */
 int qlb_loader_create_pins(const char *pin_dir);
 int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,

@@ -9,9 +9,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
 #include "qlb.h"
 
 int qlb_verbose;
+static int libs_quiet;
+
+/* libbpf and libxdp report what they try as well as what fails; qlb prints
+ * its own error where it handles one, so without -v only libbpf warnings
+ * outside a quiet section get through. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!qlb_verbose && (level != LIBBPF_WARN || libs_quiet))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	if (!qlb_verbose && (level != LIBXDP_WARN || libs_quiet))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void qlb_setup_library_logging(void)
+{
+	libbpf_set_print(libbpf_print);
+	libxdp_set_print(libxdp_print);
+}
+
+void qlb_libs_quiet(int quiet)
+{
+	libs_quiet = quiet;
+}
 
 void qlb_err(const char *fmt, ...)
 {

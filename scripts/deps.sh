@@ -12,7 +12,7 @@ PACKAGES=(
 	# userspace libraries: JSON output, tests
 	libjansson-dev libxxhash-dev libcmocka-dev bats
 	# testbed: namespaces, real servers and clients
-	iproute2 nftables ethtool nginx-light curl wrk nghttp2-client httperf
+	iproute2 nftables ethtool nginx-light curl wrk nghttp2-client httperf jq iputils-ping
 	procps psmisc
 )
 

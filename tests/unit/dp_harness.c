@@ -202,7 +202,6 @@ static void remove_stale_pins(void)
 
 int dp_setup(struct dp *dp)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	int err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -214,13 +213,10 @@ int dp_setup(struct dp *dp)
 	remove_stale_pins();
 	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "/sys/fs/bpf/qlb-test-%d", getpid());
 	qlb_purge_pins(dp->pin_dir);
-	if (mkdir(dp->pin_dir, 0700))
-		return -errno;
 	setenv("QLB_PIN_DIR", dp->pin_dir, 1);
-	opts.pin_root_path = dp->pin_dir;
-	dp->skel = qlb_bpf__open_opts(&opts);
-	if (!dp->skel)
-		return -errno;
+	err = qlb_skel_open(dp->pin_dir, &dp->skel);
+	if (err)
+		return err;
 	dp->skel->rodata->hash_seed = 0x5eed;
 	err = qlb_bpf__load(dp->skel);
 	if (err)

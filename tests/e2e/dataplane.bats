@@ -1,0 +1,216 @@
+#!/usr/bin/env bats
+# End to end through the kernel's XDP path: two client namespaces, the
+# balancer, three nginx backends, real HTTP clients (curl, h2load). The
+# testbed is built in setup_file and removed in teardown_file, whatever
+# happens in between.
+
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+QLB=${QLB:-$REPO/build/qlb}
+export TB_PREFIX=qlbe2e TB_CLIENTS=2 TB_BACKENDS=3
+export QLB_PIN_DIR=/sys/fs/bpf/qlb-e2e
+# shellcheck source=../../scripts/testbed.sh
+source "$REPO/scripts/testbed.sh"
+
+VIP=$TB_VIP4:80
+VIP6="[$TB_VIP6]:80"
+WEIGHTS=(0 1 2 3) # backends b1..b3
+
+qlb() { tb_in lb "$QLB" "$@"; }
+
+setup_file() {
+	"$QLB" detach --all --purge >/dev/null 2>&1 || true
+	tb_up
+	qlb attach eth0 --backend-iface eth1
+	qlb vip add "$VIP"
+	qlb vip add "$VIP6"
+	for i in 1 2 3; do
+		qlb backend add "$VIP" "$(tb_backend_ip4 "$i")" --weight "${WEIGHTS[i]}"
+		qlb backend add "$VIP6" "[$(tb_backend_ip6 "$i")]" --weight 1
+	done
+	tb_make_file big.bin 4000000
+}
+
+teardown_file() {
+	"$QLB" detach --all --purge || true
+	tb_down
+}
+
+# Per-backend counter from `qlb stats --json`: field $1 of backend $2 of VIP $3.
+backend_counter() {
+	qlb stats --json | jq -r --arg f "$1" --arg b "$2" --arg v "${3:-$VIP}" \
+		'.vips[] | select(.vip == $v) | .backends[] | select(.backend == $b) | .[$f]'
+}
+
+reason_counter() {
+	qlb stats --json | jq -r --arg r "$1" '.reasons[$r].packets'
+}
+
+# N requests from client $1 with one connection each (Connection: close);
+# prints one line per response: the body ("backend bN").
+curl_many() {
+	local client=$1 n=$2 url=$3 cfg
+	cfg=$(mktemp)
+	for ((k = 0; k < n; k++)); do echo "url = \"$url\""; done >"$cfg"
+	tb_in "$client" curl --silent --show-error --fail --parallel --parallel-max 16 \
+		--max-time 10 -H 'Connection: close' -K "$cfg"
+	local rc=$?
+	rm -f "$cfg"
+	return $rc
+}
+
+@test "10,000 HTTP requests through the VIP: right content, weighted split, exact counters" {
+	local before=() logged=() flows=() closed=() total=0 out1 out2
+	for i in 1 2 3; do before[i]=$(tb_nginx_count "$i"); done
+	out1=$(mktemp) out2=$(mktemp)
+	curl_many c1 5000 "http://$TB_VIP4/" >"$out1" &
+	local p1=$!
+	curl_many c2 5000 "http://$TB_VIP4/" >"$out2" &
+	local p2=$!
+	wait $p1
+	wait $p2
+	# Every response is whole and comes from one of the backends.
+	[ "$(cat "$out1" "$out2" | wc -l)" -eq 10000 ]
+	[ "$(cat "$out1" "$out2" | grep -cxE 'backend b[123]')" -eq 10000 ]
+	for i in 1 2 3; do
+		logged[i]=$(($(tb_nginx_count "$i") - before[i]))
+		flows[i]=$(backend_counter flows_new "$(tb_backend_ip4 "$i")")
+		closed[i]=$(backend_counter flows_closed "$(tb_backend_ip4 "$i")")
+		answered=$(cat "$out1" "$out2" | grep -cx "backend b$i" || true)
+		echo "b$i weight ${WEIGHTS[i]}: client saw $answered, nginx logged ${logged[i]}, qlb counted ${flows[i]} new / ${closed[i]} closed"
+		# The balancer, the servers and the client agree exactly.
+		[ "${flows[i]}" -eq "${logged[i]}" ]
+		[ "${closed[i]}" -eq "${logged[i]}" ]
+		[ "$answered" -eq "${logged[i]}" ]
+		total=$((total + logged[i]))
+	done
+	[ "$total" -eq 10000 ]
+	# Shares follow the weights 1:2:3 (16.7/33.3/50 %) within 3 points.
+	for i in 1 2 3; do
+		share=$((flows[i] * 1000 / 10000))        # per mille
+		want=$((WEIGHTS[i] * 1000 / 6))
+		[ $((share - want)) -lt 30 ] && [ $((want - share)) -lt 30 ]
+	done
+	rm -f "$out1" "$out2"
+}
+
+@test "IPv6 VIP: requests succeed across all backends" {
+	local out
+	out=$(curl_many c1 300 "http://[$TB_VIP6]/")
+	[ "$(grep -cxE 'backend b[123]' <<<"$out")" -eq 300 ]
+	for i in 1 2 3; do grep -qx "backend b$i" <<<"$out"; done
+}
+
+@test "non-VIP traffic passes to the balancer's own stack" {
+	local icmp_before
+	icmp_before=$(reason_counter pass_not_tcp_udp)
+	tb_in c1 ping -c 3 -i 0.2 -W 1 "$TB_LB_IP4"
+	[ "$(reason_counter pass_not_tcp_udp)" -ge $((icmp_before + 3)) ]
+}
+
+@test "draining a backend stops new flows; a long-lived download on it completes" {
+	local conn backend victim idx out flows_before
+	# A slow download (about 8 s) holds one connection open. A small
+	# receive buffer keeps the server from finishing early into it.
+	tb_in c1 sysctl -qw net.ipv4.tcp_rmem="4096 65536 65536"
+	tb_in c1 curl --silent --fail --max-time 30 --limit-rate 500k -o "$BATS_TEST_TMPDIR/big.bin" \
+		"http://$TB_VIP4/big.bin" &
+	local pid=$!
+	for _ in $(seq 50); do
+		conn=$(qlb conn list --open --client "$(tb_client_ip4 1)" --json |
+			jq -r '.[0].backend // empty')
+		[ -n "$conn" ] && break
+		sleep 0.1
+	done
+	[ -n "$conn" ]
+	victim=$conn
+	for i in 1 2 3; do [ "$(tb_backend_ip4 "$i")" = "$victim" ] && idx=$i; done
+	qlb backend set "$VIP" "$victim" --drain
+	flows_before=$(backend_counter flows_new "$victim")
+	out=$(curl_many c2 600 "http://$TB_VIP4/")
+	[ "$(grep -cxE 'backend b[123]' <<<"$out")" -eq 600 ]
+	[ "$(grep -cx "backend b$idx" <<<"$out" || true)" -eq 0 ]
+	[ "$(backend_counter flows_new "$victim")" -eq "$flows_before" ]
+	# The connection that was there before the drain still finishes whole.
+	kill -0 "$pid"
+	wait "$pid"
+	cmp "$BATS_TEST_TMPDIR/big.bin" "$TB_RUNDIR/b$idx/www/big.bin"
+	tb_in c1 sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456"
+	qlb backend set "$VIP" "$victim" --undrain
+	out=$(curl_many c2 300 "http://$TB_VIP4/")
+	grep -qx "backend b$idx" <<<"$out"
+}
+
+@test "killing every qlb process does not interrupt traffic" {
+	local flows_before report
+	flows_before=$(qlb stats --json | jq '[.vips[] | select(.vip == "'"$VIP"'") | .backends[].flows_new] | add')
+	qlb stats --watch 0.2 >/dev/null &
+	report=$(mktemp)
+	tb_in c1 h2load --h1 -n 3000 -c 10 -H 'Connection: close' "http://$TB_VIP4/" >"$report" &
+	local load=$!
+	sleep 0.3
+	pkill -9 -x qlb
+	[ -z "$(pgrep -x qlb)" ]
+	wait "$load"
+	cat "$report"
+	grep -q '3000 succeeded, 0 failed, 0 errored, 0 timeout' "$report"
+	# A new qlb process picks up the same pinned state.
+	[ "$(qlb stats --json | jq '[.vips[] | select(.vip == "'"$VIP"'") | .backends[].flows_new] | add')" -eq $((flows_before + 3000)) ]
+	qlb status | grep -q 'eth0 .* via bpf_link'
+	rm -f "$report"
+}
+
+@test "bad CLI input: one-line error, exit code 2, no change" {
+	local before after
+	before=$(qlb vip list --json; qlb backend list --json; qlb status --json)
+	bad=(
+		"vip add 10.200.2.300:80"
+		"vip add 10.200.2.1:0"
+		"vip add 10.200.2.1:65536"
+		"vip add 10.200.2.1"
+		"vip add fd00::1:80"
+		"vip add [fd00::1:80"
+		"vip add 10.200.2.1:80 --proto sctp"
+		"vip add $VIP"
+		"vip del 10.200.2.9:80"
+		"vip frob $VIP"
+		"backend add $VIP $(tb_backend_ip4 1)"
+		"backend add $VIP 10.200.1.99:x"
+		"backend add $VIP $(tb_backend_ip4 1):80 --weight -1"
+		"backend add 10.200.2.9:80 $(tb_backend_ip4 1)"
+		"backend add $VIP [fd00:200:1::11]"
+		"backend set $VIP $(tb_backend_ip4 1) --weight 70000"
+		"backend set $VIP $(tb_backend_ip4 1) --weight abc"
+		"backend set $VIP $(tb_backend_ip4 1) --drain --undrain"
+		"backend set $VIP 10.200.1.77"
+		"backend del $VIP 10.200.1.77"
+		"attach nosuch0"
+		"attach eth0 --backend-iface nosuch0"
+		"attach eth0 --mode turbo"
+		"detach nosuch0"
+		"stats --watch 0"
+		"stats --count 3"
+		"frobnicate"
+		"vip add $VIP --bogus"
+	)
+	for cmd in "${bad[@]}"; do
+		# shellcheck disable=SC2086
+		run -2 --separate-stderr qlb $cmd
+		echo "qlb $cmd -> $stderr"
+		[ "${#stderr_lines[@]}" -eq 1 ]
+		[[ $stderr == "qlb: "* ]]
+	done
+	after=$(qlb vip list --json; qlb backend list --json; qlb status --json)
+	[ "$before" = "$after" ]
+}
+
+@test "help documents every command" {
+	run qlb --help
+	[ "$status" -eq 0 ]
+	for c in attach detach vip backend stats status conn; do
+		run qlb "$c" --help
+		[ "$status" -eq 0 ]
+		[[ $output == Usage:* ]]
+	done
+}
