@@ -90,11 +90,18 @@ $(OUT)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(OUT)/libqlb-san.a | $(OUT)/test
 	$(call msg,TEST-CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(UNIT_HELPERS) $(OUT)/libqlb-san.a $(LDLIBS) -lcmocka -o $@
 
-$(OUT)/bench/%: tests/bench/%.c $(OUT)/libqlb.a | $(OUT)/bench
-	$(call msg,BENCH-CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUT)/libqlb.a $(LDLIBS) -o $@
+# Benches share the unit tests' harnesses, built without sanitizers.
+BENCH_HELPERS := $(patsubst $(OUT)/tests/helpers/%,$(OUT)/bench/helpers/%,$(UNIT_HELPERS))
 
-$(OUT)/bpf $(OUT)/skel $(OUT)/obj $(OUT)/san $(OUT)/tests $(OUT)/tests/helpers $(OUT)/bench:
+$(OUT)/bench/helpers/%.o: tests/unit/%.c $(SKELS) | $(OUT)/bench/helpers
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
+
+$(OUT)/bench/%: tests/bench/%.c $(BENCH_HELPERS) $(OUT)/libqlb.a | $(OUT)/bench
+	$(call msg,BENCH-CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(BENCH_HELPERS) $(OUT)/libqlb.a $(LDLIBS) -o $@
+
+$(OUT)/bpf $(OUT)/skel $(OUT)/obj $(OUT)/san $(OUT)/tests $(OUT)/tests/helpers $(OUT)/bench $(OUT)/bench/helpers:
 	$(Q)mkdir -p $@
 
 # `make test`: unit tests (cmocka, TAP) and end-to-end tests (bats, TAP in

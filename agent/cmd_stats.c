@@ -96,27 +96,35 @@ static json_t *stats_json(struct qlb_state *st, const struct qlb_stats_snapshot 
 	for (i = 0; i < st->nvips; i++) {
 		const struct qlb_vip_entry *v = &st->vips[i];
 		const struct qlb_vip_stats *vs = &cur->vip[v->val.vip_id];
+		uint64_t sum[4] = {};
 		json_t *o, *bes = json_array();
 
+		for (j = 0; j < QLB_MAX_BACKENDS; j++) {
+			const struct qlb_backend *b = &st->backends[j];
+			const struct qlb_backend_stats *s = &cur->be[j];
+
+			if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != v->val.vip_id)
+				continue;
+			json_array_append_new(bes, backend_json(b, j, s,
+				prev ? &prev->be[j] : NULL, dt));
+			sum[0] += s->packets_to;
+			sum[1] += s->bytes_to;
+			sum[2] += s->packets_from;
+			sum[3] += s->bytes_from;
+		}
 		qlb_format_endpoint(&v->key.addr, v->key.family, ntohs(v->key.port), buf,
 				    sizeof(buf));
-		o = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I}",
+		/* Packet and byte totals are over the backends it has now. */
+		o = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
 			      "vip", buf, "proto", qlb_proto_name(v->key.proto),
 			      "id", (int)v->val.vip_id,
 			      "flows_new", (json_int_t)vs->flows_new,
-			      "packets_to", (json_int_t)vs->packets_to,
-			      "bytes_to", (json_int_t)vs->bytes_to,
-			      "packets_from", (json_int_t)vs->packets_from,
-			      "bytes_from", (json_int_t)vs->bytes_from,
-			      "no_backend", (json_int_t)vs->no_backend);
-		for (j = 0; j < QLB_MAX_BACKENDS; j++) {
-			const struct qlb_backend *b = &st->backends[j];
-
-			if ((b->flags & QLB_BE_F_IN_USE) && b->vip_id == v->val.vip_id)
-				json_array_append_new(bes, backend_json(b, j, &cur->be[j],
-					prev ? &prev->be[j] : NULL, dt));
-		}
-		json_object_set_new(o, "backends", bes);
+			      "packets_to", (json_int_t)sum[0],
+			      "bytes_to", (json_int_t)sum[1],
+			      "packets_from", (json_int_t)sum[2],
+			      "bytes_from", (json_int_t)sum[3],
+			      "no_backend", (json_int_t)vs->no_backend,
+			      "backends", bes);
 		json_array_append_new(vips, o);
 	}
 	for (i = 0; i < QLB_R_MAX; i++)
@@ -281,18 +289,11 @@ out:
 	return qlb_exit_code(err);
 }
 
-static long count_entries(int fd)
+static int count_request_flow(const struct qlb_flow_entry *e, void *ctx)
 {
-	struct qlb_flow_key key, next;
-	long n = 0;
-	void *prev = NULL;
-
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		n++;
-	}
-	return n;
+	if (!(e->val.flags & QLB_FLOW_F_RESPONSE))
+		++*(long *)ctx;
+	return 0;
 }
 
 int cmd_status(int argc, char **argv)
@@ -306,6 +307,7 @@ int cmd_status(int argc, char **argv)
 	json_t *root, *ifs;
 	__u32 key, next, *prev = NULL;
 	int c, err, json = 0, nbackends = 0, i;
+	long nflows = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -355,10 +357,11 @@ int cmd_status(int argc, char **argv)
 			"mode", info.xdp_mode < 4 ? modes[info.xdp_mode] : "?",
 			"attachment", link_fd >= 0 ? "bpf_link" : "libxdp-dispatcher"));
 	}
+	qlb_flows_foreach(st, count_request_flow, &nflows);
 	root = json_pack("{s:s,s:o,s:i,s:i,s:I,s:I}", "pin_dir", st->pin_dir,
 			 "interfaces", ifs, "vips", st->nvips, "backends", nbackends,
-			 "flows", (json_int_t)count_entries(st->maps.conn_table),
-			 "flow_capacity", (json_int_t)QLB_CONN_TABLE_SIZE);
+			 "flows", (json_int_t)nflows,
+			 "flow_capacity", (json_int_t)QLB_FLOW_TABLE_SIZE);
 	if (json) {
 		json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
@@ -376,8 +379,8 @@ int cmd_status(int argc, char **argv)
 			       json_string_value(json_object_get(f, "role")),
 			       json_string_value(json_object_get(f, "mode")),
 			       json_string_value(json_object_get(f, "attachment")));
-		printf("vips: %d, backends: %d, flows: %lld of %d\n", st->nvips, nbackends,
-		       json_integer_value(json_object_get(root, "flows")), QLB_CONN_TABLE_SIZE);
+		printf("vips: %d, backends: %d, flows: %ld (tables hold %d entries per family, two per flow)\n",
+		       st->nvips, nbackends, nflows, QLB_FLOW_TABLE_SIZE);
 	}
 	json_decref(root);
 	qlb_state_close(st);
@@ -392,6 +395,46 @@ static int endpoint_matches(const struct qlb_endpoint *want, const union qlb_add
 	       (!want->port || want->port == port);
 }
 
+struct conn_filter {
+	struct qlb_state *st;
+	struct qlb_endpoint client, backend;
+	int only_open;
+	uint32_t limit, shown;
+	double now_ns;
+	json_t *out;
+};
+
+static int add_conn(const struct qlb_flow_entry *e, void *ctx)
+{
+	struct conn_filter *f = ctx;
+	const struct qlb_backend *b;
+	char cbuf[64], vbuf[64], bbuf[64];
+	double idle;
+
+	if (f->shown >= f->limit)
+		return 1;
+	/* A flow is shown once, by its request entry. */
+	if ((e->val.flags & QLB_FLOW_F_RESPONSE) || e->val.backend_id >= QLB_MAX_BACKENDS)
+		return 0;
+	b = &f->st->backends[e->val.backend_id];
+	if ((f->only_open && (e->val.flags & QLB_FLOW_F_CLOSED)) ||
+	    (f->client.family && !endpoint_matches(&f->client, &e->saddr, e->family, e->sport)) ||
+	    (f->backend.family && !endpoint_matches(&f->backend, &b->addr, b->family,
+						    ntohs(b->port))))
+		return 0;
+	qlb_format_endpoint(&e->saddr, e->family, e->sport, cbuf, sizeof(cbuf));
+	qlb_format_endpoint(&e->daddr, e->family, e->dport, vbuf, sizeof(vbuf));
+	qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), bbuf, sizeof(bbuf));
+	idle = (f->now_ns - (double)e->val.last_seen_ns) / 1e9;
+	json_array_append_new(f->out, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:f}",
+		"client", cbuf, "vip", vbuf, "proto", qlb_proto_name(e->proto),
+		"backend", bbuf, "backend_id", (int)e->val.backend_id,
+		"state", e->val.flags & QLB_FLOW_F_CLOSED ? "closed" : "open",
+		"idle_s", idle < 0 ? 0.0 : idle));
+	f->shown++;
+	return 0;
+}
+
 int cmd_conn(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -403,14 +446,10 @@ int cmd_conn(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct qlb_endpoint client = {}, backend = {};
-	struct qlb_flow_key key, next, *prev = NULL;
-	struct qlb_state *st = NULL;
-	uint32_t limit = 100, n = 0;
+	struct conn_filter f = { .limit = 100 };
 	struct timespec now;
 	char why[160];
-	json_t *arr;
-	int c, err, json = 0, only_open = 0;
+	int c, err, json = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -418,18 +457,18 @@ int cmd_conn(int argc, char **argv)
 		switch (c) {
 		case 'c':
 		case 'b':
-			if (qlb_parse_endpoint(optarg, 0, c == 'c' ? &client : &backend, why,
+			if (qlb_parse_endpoint(optarg, 0, c == 'c' ? &f.client : &f.backend, why,
 					       sizeof(why))) {
 				qlb_err("%s", why);
 				return QLB_EXIT_USAGE;
 			}
 			break;
 		case 'o':
-			only_open = 1;
+			f.only_open = 1;
 			break;
 		case 'l':
-			if (qlb_parse_u32(optarg, 1, QLB_CONN_TABLE_SIZE, &limit)) {
-				qlb_err("bad --limit '%s': want 1-%d", optarg, QLB_CONN_TABLE_SIZE);
+			if (qlb_parse_u32(optarg, 1, 2 * QLB_FLOW_TABLE_SIZE, &f.limit)) {
+				qlb_err("bad --limit '%s': want 1-%d", optarg, 2 * QLB_FLOW_TABLE_SIZE);
 				return QLB_EXIT_USAGE;
 			}
 			break;
@@ -449,64 +488,38 @@ int cmd_conn(int argc, char **argv)
 			"unknown conn command '%s': want list", argv[optind]);
 		return QLB_EXIT_USAGE;
 	}
-	err = qlb_state_open(&st, 0, 0);
+	err = qlb_state_open(&f.st, 0, 0);
 	if (!err)
-		err = qlb_state_read(st);
+		err = qlb_state_read(f.st);
 	if (err) {
-		qlb_state_close(st);
+		qlb_state_close(f.st);
 		return qlb_exit_code(err);
 	}
-	/* The coarse clock the data plane stamps flows with. */
+	/* The data plane stamps flows with the monotonic clock at tick
+	 * resolution. */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	arr = json_array();
-	while (n < limit && !bpf_map_get_next_key(st->maps.conn_table, prev, &next)) {
-		struct qlb_conn conn;
-		const struct qlb_backend *b;
-		char cbuf[64], vbuf[64], bbuf[64];
-		double idle;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(st->maps.conn_table, &key, &conn) ||
-		    conn.backend_id >= QLB_MAX_BACKENDS)
-			continue;
-		b = &st->backends[conn.backend_id];
-		if ((only_open && (conn.flags & QLB_CONN_F_CLOSED)) ||
-		    (client.family && !endpoint_matches(&client, &key.saddr, key.family,
-							 ntohs(key.sport))) ||
-		    (backend.family && !endpoint_matches(&backend, &b->addr, b->family,
-							  ntohs(b->port))))
-			continue;
-		qlb_format_endpoint(&key.saddr, key.family, ntohs(key.sport), cbuf, sizeof(cbuf));
-		qlb_format_endpoint(&key.daddr, key.family, ntohs(key.dport), vbuf, sizeof(vbuf));
-		qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), bbuf, sizeof(bbuf));
-		idle = (now.tv_sec * 1e9 + now.tv_nsec - (double)conn.last_seen_ns) / 1e9;
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:f}",
-			"client", cbuf, "vip", vbuf, "proto", qlb_proto_name(key.proto),
-			"backend", bbuf, "backend_id", (int)conn.backend_id,
-			"state", conn.flags & QLB_CONN_F_CLOSED ? "closed" : "open",
-			"idle_s", idle < 0 ? 0.0 : idle));
-		n++;
-	}
+	f.now_ns = now.tv_sec * 1e9 + now.tv_nsec;
+	f.out = json_array();
+	err = qlb_flows_foreach(f.st, add_conn, &f);
 	if (json) {
-		json_dumpf(arr, stdout, JSON_INDENT(2));
+		json_dumpf(f.out, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
-		json_t *f;
+		json_t *o;
 		size_t i;
 
 		printf("%-5s %-30s %-30s %-30s %-7s %s\n", "PROTO", "CLIENT", "VIP",
 		       "BACKEND", "STATE", "IDLE");
-		json_array_foreach(arr, i, f)
+		json_array_foreach(f.out, i, o)
 			printf("%-5s %-30s %-30s %-30s %-7s %.1fs\n",
-			       json_string_value(json_object_get(f, "proto")),
-			       json_string_value(json_object_get(f, "client")),
-			       json_string_value(json_object_get(f, "vip")),
-			       json_string_value(json_object_get(f, "backend")),
-			       json_string_value(json_object_get(f, "state")),
-			       json_real_value(json_object_get(f, "idle_s")));
+			       json_string_value(json_object_get(o, "proto")),
+			       json_string_value(json_object_get(o, "client")),
+			       json_string_value(json_object_get(o, "vip")),
+			       json_string_value(json_object_get(o, "backend")),
+			       json_string_value(json_object_get(o, "state")),
+			       json_real_value(json_object_get(o, "idle_s")));
 	}
-	json_decref(arr);
-	qlb_state_close(st);
-	return 0;
+	json_decref(f.out);
+	qlb_state_close(f.st);
+	return qlb_exit_code(err);
 }

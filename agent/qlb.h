@@ -54,8 +54,8 @@ struct qlb_maps {
 	int vips;
 	int backends;
 	int maglev_rings;
-	int conn_table;
-	int nat_table;
+	int flows_v4;
+	int flows_v6;
 	int tx_ports;
 	int ifaces;
 	int backend_stats;
@@ -154,6 +154,19 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 int qlb_detach(struct qlb_state *st, const char *ifname);
 /* Removes every pin of the pin directory; used by `qlb detach --all --purge`. */
 int qlb_purge_pins(const char *pin_dir);
+
+/* ---- flow tables (flows.c) ---- */
+struct qlb_flow_entry {
+	union qlb_addr saddr, daddr;
+	uint16_t sport, dport;	/* host order */
+	uint8_t family, proto;
+	struct qlb_flow val;
+};
+
+/* Returns 0 to go on, > 0 to stop, < 0 to stop with that error. */
+typedef int (*qlb_flow_fn)(const struct qlb_flow_entry *e, void *ctx);
+/* Calls fn for every entry, request and response, of both flow tables. */
+int qlb_flows_foreach(struct qlb_state *st, qlb_flow_fn fn, void *ctx);
 
 /* ---- statistics (stats.c) ---- */
 struct qlb_stats_snapshot {

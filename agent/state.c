@@ -34,8 +34,8 @@ static const struct {
 	size_t offset;
 } map_pins[] = {
 #define PIN(n) { #n, offsetof(struct qlb_maps, n) }
-	PIN(vips), PIN(backends), PIN(maglev_rings), PIN(conn_table),
-	PIN(nat_table), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
+	PIN(vips), PIN(backends), PIN(maglev_rings), PIN(flows_v4),
+	PIN(flows_v6), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
 	PIN(vip_stats), PIN(reason_stats),
 #undef PIN
 };
@@ -199,7 +199,7 @@ int qlb_alloc_vip_id(struct qlb_state *st, uint32_t *id)
 	return -ENOSPC;
 }
 
-/* A deleted backend's id is reused last: conn_table entries that still name
+/* A deleted backend's id is reused last: flow-table entries that still name
  * it must not land on a newcomer. So allocate the free id that follows the
  * highest id in use, wrapping around. */
 int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id)

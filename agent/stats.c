@@ -26,7 +26,7 @@ static const char *const reason_names[QLB_R_MAX] = {
 	[QLB_R_BAD_TCP] = "drop_malformed_tcp",
 	[QLB_R_BAD_UDP] = "drop_malformed_udp",
 	[QLB_R_DROP_NO_BACKEND] = "drop_no_backend",
-	[QLB_R_DROP_CONN_FULL] = "drop_conn_table_full",
+	[QLB_R_DROP_CONN_FULL] = "drop_flow_table_full",
 	[QLB_R_DROP_NO_TX_PORT] = "drop_no_tx_port",
 };
 

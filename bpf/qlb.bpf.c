@@ -34,16 +34,24 @@ const volatile __u64 tcp_idle_timeout_ns = 900 * NSEC_PER_SEC;
  * established flow from bouncing between CPUs on every packet. */
 const volatile __u64 last_seen_resolution_ns = NSEC_PER_SEC / 4;
 
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
 struct packet {
-	struct qlb_flow_key key;	/* as on the wire */
+	union {
+		struct qlb_flow4_key k4;
+		struct qlb_flow6_key k6;
+	} key;				/* the 5-tuple as on the wire */
+	__u8 family;
+	__u8 proto;
+	__u8 tcp_flags;
 	struct ethhdr *eth;
 	void *data_end;
-	__be32 *saddr;			/* points into the IP header */
+	__be32 *saddr;			/* point into the IP header */
 	__be32 *daddr;
 	__sum16 *ip_check;		/* IPv4 only */
 	__sum16 *l4_check;		/* NULL: no L4 checksum (UDP over IPv4, 0) */
@@ -51,8 +59,28 @@ struct packet {
 	__be16 *dport;
 	__u32 payload_len;
 	__u32 bytes;
-	__u8 tcp_flags;
 };
+
+/*
+ * The flow clock: jiffies, read inline (the verifier inlines bpf_jiffies64),
+ * where a clock helper call costs as much as a flow lookup. Scaled to ns
+ * since boot it tracks CLOCK_MONOTONIC to a tick, plenty for idle timeouts.
+ * HZ is a load-time constant, so the verifier keeps one branch.
+ */
+static __always_inline __u64 coarse_now_ns(void)
+{
+	__u64 j = bpf_jiffies64();
+
+	if (CONFIG_HZ == 1000)
+		return (j - (__u32)(-300 * 1000)) * (NSEC_PER_SEC / 1000);
+	if (CONFIG_HZ == 250)
+		return (j - (__u32)(-300 * 250)) * (NSEC_PER_SEC / 250);
+	if (CONFIG_HZ == 300)
+		return (j - (__u32)(-300 * 300)) * (NSEC_PER_SEC / 300);
+	if (CONFIG_HZ == 100)
+		return (j - (__u32)(-300 * 100)) * (NSEC_PER_SEC / 100);
+	return bpf_ktime_get_coarse_ns();
+}
 
 static __always_inline void count_reason(enum qlb_reason reason, __u32 bytes)
 {
@@ -81,28 +109,82 @@ static __always_inline __u32 hash_mix(__u32 h, __u32 k)
 	return h * 5 + 0xe6546b64;
 }
 
-static __always_inline __u32 hash_flow(const struct qlb_flow_key *k)
+static __always_inline __u32 hash_flow(const struct packet *p)
 {
 	__u32 h = hash_seed;
 
-	h = hash_mix(h, k->saddr.v6[0]);
-	h = hash_mix(h, k->daddr.v6[0]);
-	if (k->family == QLB_FAMILY_V6) {
-		h = hash_mix(h, k->saddr.v6[1]);
-		h = hash_mix(h, k->saddr.v6[2]);
-		h = hash_mix(h, k->saddr.v6[3]);
-		h = hash_mix(h, k->daddr.v6[1]);
-		h = hash_mix(h, k->daddr.v6[2]);
-		h = hash_mix(h, k->daddr.v6[3]);
+	if (p->family == QLB_FAMILY_V4) {
+		h = hash_mix(h, p->key.k4.saddr);
+		h = hash_mix(h, p->key.k4.daddr);
+	} else {
+		int i;
+
+		for (i = 0; i < 4; i++) {
+			h = hash_mix(h, p->key.k6.saddr[i]);
+			h = hash_mix(h, p->key.k6.daddr[i]);
+		}
 	}
-	h = hash_mix(h, ((__u32)k->sport << 16) | k->dport);
-	h = hash_mix(h, k->proto);
+	h = hash_mix(h, ((__u32)*p->sport << 16) | *p->dport);
+	h = hash_mix(h, p->proto);
 	h ^= h >> 16;
 	h *= 0x85ebca6b;
 	h ^= h >> 13;
 	h *= 0xc2b2ae35;
 	h ^= h >> 16;
 	return h;
+}
+
+/*
+ * The verifier inlines a map lookup only where one call site always sees the
+ * same map; if clang merged the two families' lookups into one call taking
+ * either map, every packet would pay an out-of-line, retpolined call. The
+ * empty asm after one of them keeps the two call sites apart.
+ */
+#define KEEP_APART(v) asm volatile("" : "+r"(v))
+
+/* The destination address in qlb_addr form (IPv4 in the first word). */
+static __always_inline void vip_addr_of(const struct packet *p, union qlb_addr *a)
+{
+	if (p->family == QLB_FAMILY_V4)
+		a->v4 = p->key.k4.daddr;
+	else
+		__builtin_memcpy(a->v6, p->key.k6.daddr, 16);
+}
+
+static __always_inline struct qlb_flow *lookup_flow(const struct packet *p)
+{
+	struct qlb_flow *f;
+
+	if (p->family == QLB_FAMILY_V4) {
+		f = bpf_map_lookup_elem(&flows_v4, &p->key.k4);
+		KEEP_APART(f);
+	} else {
+		f = bpf_map_lookup_elem(&flows_v6, &p->key.k6);
+	}
+	return f;
+}
+
+/* Fills the key of the packet going the other way between the same two
+ * endpoints. */
+static __always_inline void swap_key(const struct packet *p, void *out)
+{
+	if (p->family == QLB_FAMILY_V4) {
+		struct qlb_flow4_key *k = out;
+
+		k->saddr = p->key.k4.daddr;
+		k->daddr = p->key.k4.saddr;
+		k->sport = p->key.k4.dport;
+		k->dport = p->key.k4.sport;
+		k->proto = p->proto;
+	} else {
+		struct qlb_flow6_key *k = out;
+
+		__builtin_memcpy(k->saddr, p->key.k6.daddr, 16);
+		__builtin_memcpy(k->daddr, p->key.k6.saddr, 16);
+		k->sport = p->key.k6.dport;
+		k->dport = p->key.k6.sport;
+		k->proto = p->proto;
+	}
 }
 
 static __always_inline __u32 log2_u64(__u64 v)
@@ -131,14 +213,14 @@ static __always_inline void record_response_time(struct qlb_backend_stats *s,
 }
 
 /* Counts a completion once per flow, whichever direction sees FIN/RST first. */
-static __always_inline void note_close(struct qlb_conn *conn,
+static __always_inline void note_close(struct qlb_flow *req,
 				       struct qlb_backend_stats *s, __u8 tcp_flags)
 {
 	if (!(tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		return;
-	if (conn->flags & QLB_CONN_F_CLOSED)
+	if (req->flags & QLB_FLOW_F_CLOSED)
 		return;
-	if (__sync_fetch_and_or(&conn->flags, QLB_CONN_F_CLOSED) & QLB_CONN_F_CLOSED)
+	if (__sync_fetch_and_or(&req->flags, QLB_FLOW_F_CLOSED) & QLB_FLOW_F_CLOSED)
 		return;
 	if (s)
 		s->flows_closed++;
@@ -186,200 +268,207 @@ static __always_inline void rewrite_endpoint(struct packet *p, __be32 *addr,
 		__u16 c = csum_apply(*p->l4_check, acc);
 
 		/* In UDP, 0 means "no checksum"; its one's-complement twin is 0xffff. */
-		if (!c && p->key.proto == IPPROTO_UDP)
+		if (!c && p->proto == IPPROTO_UDP)
 			c = 0xffff;
 		*p->l4_check = c;
 	}
 }
 
-static __always_inline int conn_expired(const struct qlb_conn *conn,
+/* Whether a known request flow must be scheduled anew. */
+static __always_inline int flow_expired(const struct qlb_flow *f,
 					const struct packet *p, __u64 now)
 {
-	__u64 idle = now - conn->last_seen_ns;
+	__u64 idle = now - f->last_seen_ns;
 
-	if (p->key.proto == IPPROTO_UDP)
+	if (p->proto == IPPROTO_UDP)
 		return idle > udp_idle_timeout_ns;
 	/* A TCP flow moves only on a fresh SYN: after a close, or after the
 	 * old flow went idle and its client reused the port. */
 	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 		return 0;
-	return (conn->flags & QLB_CONN_F_CLOSED) || idle > tcp_idle_timeout_ns;
+	return (f->flags & QLB_FLOW_F_CLOSED) || idle > tcp_idle_timeout_ns;
 }
 
-/* Picks a backend for a new flow and records both directions of it. */
-static __always_inline int schedule_flow(struct xdp_md *ctx, struct packet *p,
-					 const struct qlb_vip *vip, __u32 *backend_id, __u64 now)
+static __always_inline int forward(struct xdp_md *ctx, struct packet *p,
+				   const struct qlb_backend *be)
 {
-	struct qlb_flow_key rkey = {};
-	struct qlb_conn conn = {};
-	struct qlb_nat nat = {};
-	struct qlb_backend *be;
-	__u32 vip_id = vip->vip_id;
-	__u32 slot, *id;
-	void *ring;
-
-	ring = bpf_map_lookup_elem(&maglev_rings, &vip_id);
-	if (!ring)
-		return QLB_R_DROP_NO_BACKEND;
-	slot = hash_flow(&p->key) % QLB_RING_SIZE;
-	id = bpf_map_lookup_elem(ring, &slot);
-	if (!id || *id == QLB_NO_BACKEND)
-		return QLB_R_DROP_NO_BACKEND;
-	be = bpf_map_lookup_elem(&backends, id);
-	if (!be || !(be->flags & QLB_BE_F_IN_USE))
-		return QLB_R_DROP_NO_BACKEND;
-
-	conn.backend_id = *id;
-	conn.created_ns = now;
-	conn.last_seen_ns = now;
-	if (bpf_map_update_elem(&conn_table, &p->key, &conn, BPF_ANY))
-		return QLB_R_DROP_CONN_FULL;
-
-	rkey.saddr = be->addr;
-	rkey.daddr = p->key.saddr;
-	rkey.sport = be->port ? be->port : p->key.dport;
-	rkey.dport = p->key.sport;
-	rkey.proto = p->key.proto;
-	rkey.family = p->key.family;
-	nat.vip_addr = p->key.daddr;
-	nat.vip_port = p->key.dport;
-	__builtin_memcpy(nat.client_mac, p->eth->h_source, 6);
-	__builtin_memcpy(nat.lb_mac, p->eth->h_dest, 6);
-	nat.backend_id = *id;
-	nat.client_ifindex = ctx->ingress_ifindex;
-	nat.vip_id = vip_id;
-	if (bpf_map_update_elem(&nat_table, &rkey, &nat, BPF_ANY)) {
-		bpf_map_delete_elem(&conn_table, &p->key);
-		return QLB_R_DROP_CONN_FULL;
-	}
-	*backend_id = *id;
-	return QLB_R_FWD_TO_BACKEND;
-}
-
-static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p,
-				      const struct qlb_vip *vip)
-{
-	__u32 vip_id = vip->vip_id, backend_id = QLB_NO_BACKEND;
-	struct qlb_backend_stats *bs;
-	struct qlb_vip_stats *vs;
-	struct qlb_backend *be = NULL;
-	struct qlb_conn *conn;
-	__u64 now = bpf_ktime_get_coarse_ns();
-	int reason;
-
-	vs = bpf_map_lookup_elem(&vip_stats, &vip_id);
-	if (vs) {
-		vs->packets_to++;
-		vs->bytes_to += p->bytes;
-	}
-
-	conn = bpf_map_lookup_elem(&conn_table, &p->key);
-	if (conn) {
-		be = bpf_map_lookup_elem(&backends, &conn->backend_id);
-		if (!be || !(be->flags & QLB_BE_F_IN_USE)) {
-			conn = NULL;	/* backend deleted: reschedule */
-		} else if (conn_expired(conn, p, now)) {
-			if (!(conn->flags & QLB_CONN_F_CLOSED)) {
-				bs = bpf_map_lookup_elem(&backend_stats, &conn->backend_id);
-				if (bs)
-					bs->flows_expired++;
-			}
-			conn = NULL;
-		}
-	}
-
-	if (!conn) {
-		reason = schedule_flow(ctx, p, vip, &backend_id, now);
-		if (reason != QLB_R_FWD_TO_BACKEND) {
-			if (vs && reason == QLB_R_DROP_NO_BACKEND)
-				vs->no_backend++;
-			count_reason(reason, p->bytes);
-			return XDP_DROP;
-		}
-		conn = bpf_map_lookup_elem(&conn_table, &p->key);
-		be = bpf_map_lookup_elem(&backends, &backend_id);
-		if (!conn || !be) {
-			count_reason(QLB_R_DROP_CONN_FULL, p->bytes);
-			return XDP_DROP;
-		}
-		if (vs)
-			vs->flows_new++;
-		bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
-		if (bs)
-			bs->flows_new++;
-	} else {
-		backend_id = conn->backend_id;
-		bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
-		if (now - conn->last_seen_ns > last_seen_resolution_ns)
-			conn->last_seen_ns = now;
-	}
-	if (!be)
-		return XDP_DROP;	/* unreachable; keeps the verifier's view simple */
-
-	if (bs) {
-		bs->packets_to++;
-		bs->bytes_to += p->bytes;
-	}
-	if (p->payload_len && !conn->req_ts_ns)
-		conn->req_ts_ns = bpf_ktime_get_ns();
-	if (p->key.proto == IPPROTO_TCP)
-		note_close(conn, bs, p->tcp_flags);
-
 	rewrite_endpoint(p, p->daddr, p->dport, &be->addr,
-			 be->port ? be->port : p->key.dport);
+			 be->port ? be->port : *p->dport);
 	__builtin_memcpy(p->eth->h_dest, be->dmac, 6);
 	__builtin_memcpy(p->eth->h_source, be->smac, 6);
 	return transmit(ctx, be->ifindex, QLB_R_FWD_TO_BACKEND, p->bytes);
 }
 
-static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
-				     struct qlb_nat *nat)
+/* A request of a known flow: one flow lookup (done), one array lookup. */
+static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p,
+					    struct qlb_flow *req,
+					    const struct qlb_backend *be, __u64 now)
 {
+	__u32 backend_id = req->backend_id;
+	struct qlb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+
+	if (bs) {
+		bs->packets_to++;
+		bs->bytes_to += p->bytes;
+	}
+	if (now - req->last_seen_ns > last_seen_resolution_ns)
+		req->last_seen_ns = now;
+	/* The precise clock only where a response time starts. */
+	if (p->payload_len && !req->req_ts_ns)
+		req->req_ts_ns = bpf_ktime_get_ns();
+	if (p->proto == IPPROTO_TCP)
+		note_close(req, bs, p->tcp_flags);
+	return forward(ctx, p, be);
+}
+
+/* A new flow: pick a backend on the VIP's ring and record both directions. */
+static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
+					  const struct qlb_vip *vip,
+					  const struct qlb_flow *old, __u64 now)
+{
+	struct qlb_flow req = {}, resp = {};
 	struct qlb_backend_stats *bs;
 	struct qlb_vip_stats *vs;
-	__u32 backend_id = nat->backend_id, vip_id = nat->vip_id;
+	struct qlb_backend *be;
+	__u32 vip_id = vip->vip_id, slot, *id, backend_id;
+	union {
+		struct qlb_flow4_key k4;
+		struct qlb_flow6_key k6;
+	} rkey = {};
+	void *ring;
+	int err;
 
+	vs = bpf_map_lookup_elem(&vip_stats, &vip_id);
+	if (old && !(old->flags & QLB_FLOW_F_CLOSED)) {
+		backend_id = old->backend_id;
+		bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+		if (bs)
+			bs->flows_expired++;
+	}
+
+	ring = bpf_map_lookup_elem(&maglev_rings, &vip_id);
+	slot = hash_flow(p) % QLB_RING_SIZE;
+	id = ring ? bpf_map_lookup_elem(ring, &slot) : NULL;
+	be = id && *id != QLB_NO_BACKEND ? bpf_map_lookup_elem(&backends, id) : NULL;
+	if (!be || !(be->flags & QLB_BE_F_IN_USE)) {
+		if (vs)
+			vs->no_backend++;
+		count_reason(QLB_R_DROP_NO_BACKEND, p->bytes);
+		return XDP_DROP;
+	}
+	backend_id = *id;
 	bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+
+	req.backend_id = backend_id;
+	req.vip_id = vip_id;
+	req.created_ns = now;
+	req.last_seen_ns = now;
+	if (p->payload_len)
+		req.req_ts_ns = bpf_ktime_get_ns();
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))) {
+		req.flags = QLB_FLOW_F_CLOSED;
+		if (bs)
+			bs->flows_closed++;
+	}
+	resp = req;
+	resp.flags = QLB_FLOW_F_RESPONSE;
+	resp.req_ts_ns = 0;
+	resp.client_ifindex = ctx->ingress_ifindex;
+	vip_addr_of(p, &resp.vip_addr);
+	resp.vip_port = *p->dport;
+	__builtin_memcpy(resp.client_mac, p->eth->h_source, 6);
+	__builtin_memcpy(resp.lb_mac, p->eth->h_dest, 6);
+
+	/* The response comes from the backend's address and port. */
+	if (p->family == QLB_FAMILY_V4) {
+		rkey.k4.saddr = be->addr.v4;
+		rkey.k4.daddr = p->key.k4.saddr;
+		rkey.k4.sport = be->port ? be->port : *p->dport;
+		rkey.k4.dport = p->key.k4.sport;
+		rkey.k4.proto = p->proto;
+		err = bpf_map_update_elem(&flows_v4, &p->key.k4, &req, BPF_ANY) ||
+		      bpf_map_update_elem(&flows_v4, &rkey.k4, &resp, BPF_ANY);
+		if (err)
+			bpf_map_delete_elem(&flows_v4, &p->key.k4);
+	} else {
+		__builtin_memcpy(rkey.k6.saddr, be->addr.v6, 16);
+		__builtin_memcpy(rkey.k6.daddr, p->key.k6.saddr, 16);
+		rkey.k6.sport = be->port ? be->port : *p->dport;
+		rkey.k6.dport = p->key.k6.sport;
+		rkey.k6.proto = p->proto;
+		err = bpf_map_update_elem(&flows_v6, &p->key.k6, &req, BPF_ANY) ||
+		      bpf_map_update_elem(&flows_v6, &rkey.k6, &resp, BPF_ANY);
+		if (err)
+			bpf_map_delete_elem(&flows_v6, &p->key.k6);
+	}
+	if (err) {
+		count_reason(QLB_R_DROP_CONN_FULL, p->bytes);
+		return XDP_DROP;
+	}
+
+	if (vs)
+		vs->flows_new++;
+	if (bs) {
+		bs->flows_new++;
+		bs->packets_to++;
+		bs->bytes_to += p->bytes;
+	}
+	return forward(ctx, p, be);
+}
+
+/* A response of a known flow: restore the VIP as its source. */
+static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
+				     struct qlb_flow *resp, __u64 now)
+{
+	__u32 backend_id = resp->backend_id;
+	struct qlb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+
 	if (bs) {
 		bs->packets_from++;
 		bs->bytes_from += p->bytes;
 	}
-	vs = bpf_map_lookup_elem(&vip_stats, &vip_id);
-	if (vs) {
-		vs->packets_from++;
-		vs->bytes_from += p->bytes;
-	}
+	if (now - resp->last_seen_ns > last_seen_resolution_ns)
+		resp->last_seen_ns = now;
 
-	/* The request-side entry holds the response-time and close state; pure
+	/* The request entry holds the response-time and close state; pure
 	 * ACKs need neither, so they skip the second lookup. */
 	if (p->payload_len || (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))) {
-		struct qlb_flow_key fkey = {
-			.saddr = p->key.daddr,
-			.daddr = nat->vip_addr,
-			.sport = p->key.dport,
-			.dport = nat->vip_port,
-			.proto = p->key.proto,
-			.family = p->key.family,
-		};
-		struct qlb_conn *conn = bpf_map_lookup_elem(&conn_table, &fkey);
+		union {
+			struct qlb_flow4_key k4;
+			struct qlb_flow6_key k6;
+		} rkey = {};
+		struct qlb_flow *req;
 
-		if (conn) {
-			__u64 req_ts = conn->req_ts_ns;
+		/* The request went client -> VIP; this packet goes backend ->
+		 * client, so swap, then put the VIP back as destination. */
+		swap_key(p, &rkey);
+		if (p->family == QLB_FAMILY_V4) {
+			rkey.k4.daddr = resp->vip_addr.v4;
+			rkey.k4.dport = resp->vip_port;
+			req = bpf_map_lookup_elem(&flows_v4, &rkey.k4);
+			KEEP_APART(req);
+		} else {
+			__builtin_memcpy(rkey.k6.daddr, resp->vip_addr.v6, 16);
+			rkey.k6.dport = resp->vip_port;
+			req = bpf_map_lookup_elem(&flows_v6, &rkey.k6);
+		}
+		if (req && !(req->flags & QLB_FLOW_F_RESPONSE)) {
+			__u64 req_ts = req->req_ts_ns;
 
 			if (p->payload_len && req_ts) {
-				conn->req_ts_ns = 0;
+				req->req_ts_ns = 0;
 				if (bs)
 					record_response_time(bs, bpf_ktime_get_ns() - req_ts);
 			}
-			if (p->key.proto == IPPROTO_TCP)
-				note_close(conn, bs, p->tcp_flags);
+			if (p->proto == IPPROTO_TCP)
+				note_close(req, bs, p->tcp_flags);
 		}
 	}
 
-	rewrite_endpoint(p, p->saddr, p->sport, &nat->vip_addr, nat->vip_port);
-	__builtin_memcpy(p->eth->h_dest, nat->client_mac, 6);
-	__builtin_memcpy(p->eth->h_source, nat->lb_mac, 6);
-	return transmit(ctx, nat->client_ifindex, QLB_R_FWD_TO_CLIENT, p->bytes);
+	rewrite_endpoint(p, p->saddr, p->sport, &resp->vip_addr, resp->vip_port);
+	__builtin_memcpy(p->eth->h_dest, resp->client_mac, 6);
+	__builtin_memcpy(p->eth->h_source, resp->lb_mac, 6);
+	return transmit(ctx, resp->client_ifindex, QLB_R_FWD_TO_CLIENT, p->bytes);
 }
 
 /* Parses L4 at the cursor. ip_payload is what the IP header says follows it. */
@@ -388,7 +477,7 @@ static __always_inline int parse_l4(struct hdr_cursor *c, void *data_end,
 {
 	void *l4 = c->pos;
 
-	p->key.proto = proto;
+	p->proto = proto;
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = parse_tcphdr(c, data_end);
 		__u32 hlen;
@@ -415,12 +504,19 @@ static __always_inline int parse_l4(struct hdr_cursor *c, void *data_end,
 		p->payload_len = ulen - sizeof(*uh);
 		p->sport = &uh->source;
 		p->dport = &uh->dest;
-		p->l4_check = (p->key.family == QLB_FAMILY_V4 && !uh->check) ? NULL : &uh->check;
+		p->l4_check = (p->family == QLB_FAMILY_V4 && !uh->check) ? NULL : &uh->check;
 	} else {
 		return QLB_R_PASS_NOT_L4;
 	}
-	p->key.sport = *p->sport;
-	p->key.dport = *p->dport;
+	if (p->family == QLB_FAMILY_V4) {
+		p->key.k4.sport = *p->sport;
+		p->key.k4.dport = *p->dport;
+		p->key.k4.proto = proto;
+	} else {
+		p->key.k6.sport = *p->sport;
+		p->key.k6.dport = *p->dport;
+		p->key.k6.proto = proto;
+	}
 	return -1;
 }
 
@@ -442,9 +538,9 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, void *data_end,
 		return QLB_R_PASS_IPV4_FRAG;
 	c->pos = ip + 1;
 
-	p->key.family = QLB_FAMILY_V4;
-	p->key.saddr.v4 = ip->saddr;
-	p->key.daddr.v4 = ip->daddr;
+	p->family = QLB_FAMILY_V4;
+	p->key.k4.saddr = ip->saddr;
+	p->key.k4.daddr = ip->daddr;
 	p->saddr = &ip->saddr;
 	p->daddr = &ip->daddr;
 	p->ip_check = &ip->check;
@@ -478,9 +574,9 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data_end,
 	if (ext_len > payload)
 		return QLB_R_BAD_IPV6;
 
-	p->key.family = QLB_FAMILY_V6;
-	__builtin_memcpy(&p->key.saddr, &ip6->saddr, 16);
-	__builtin_memcpy(&p->key.daddr, &ip6->daddr, 16);
+	p->family = QLB_FAMILY_V6;
+	__builtin_memcpy(p->key.k6.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(p->key.k6.daddr, &ip6->daddr, 16);
 	p->saddr = (__be32 *)&ip6->saddr;
 	p->daddr = (__be32 *)&ip6->daddr;
 	return parse_l4(c, data_end, p, nexthdr, payload - ext_len);
@@ -494,9 +590,11 @@ int qlb_xdp(struct xdp_md *ctx)
 	struct hdr_cursor c = { .pos = data };
 	struct packet p = {};
 	struct qlb_vip_key vk = {};
+	struct qlb_backend *be;
+	struct qlb_flow *flow;
 	struct qlb_vip *vip;
-	struct qlb_nat *nat;
 	int vlan_bad = 0, proto, reason;
+	__u64 now;
 
 	p.bytes = data_end - data;
 	p.data_end = data_end;
@@ -517,17 +615,26 @@ int qlb_xdp(struct xdp_md *ctx)
 			XDP_DROP : XDP_PASS;
 	}
 
-	vk.addr = p.key.daddr;
-	vk.port = p.key.dport;
-	vk.proto = p.key.proto;
-	vk.family = p.key.family;
+	/* One lookup tells a request of a known flow, a response to one, or
+	 * neither; only the last needs the VIP table. */
+	now = coarse_now_ns();
+	flow = lookup_flow(&p);
+	if (flow) {
+		if (flow->flags & QLB_FLOW_F_RESPONSE)
+			return to_client(ctx, &p, flow, now);
+		be = bpf_map_lookup_elem(&backends, &flow->backend_id);
+		if (be && (be->flags & QLB_BE_F_IN_USE) && !flow_expired(flow, &p, now))
+			return to_backend_known(ctx, &p, flow, be, now);
+		/* Backend deleted, or the flow ended: schedule it anew. */
+	}
+
+	vip_addr_of(&p, &vk.addr);
+	vk.port = *p.dport;
+	vk.proto = p.proto;
+	vk.family = p.family;
 	vip = bpf_map_lookup_elem(&vips, &vk);
 	if (vip)
-		return to_backend(ctx, &p, vip);
-
-	nat = bpf_map_lookup_elem(&nat_table, &p.key);
-	if (nat)
-		return to_client(ctx, &p, nat);
+		return to_backend_new(ctx, &p, vip, flow, now);
 
 	count_reason(QLB_R_PASS_NOT_VIP, p.bytes);
 	return XDP_PASS;

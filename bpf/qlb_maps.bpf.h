@@ -42,23 +42,23 @@ struct {
 	__array(values, struct maglev_ring);
 } maglev_rings SEC(".maps");
 
-/* Both directions of a flow are tracked in LRU tables: a full table evicts
- * the least recently used flow instead of refusing new ones. */
+/* LRU: a full table evicts the least recently used flow instead of
+ * refusing new ones. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, QLB_CONN_TABLE_SIZE);
-	__type(key, struct qlb_flow_key);
-	__type(value, struct qlb_conn);
+	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
+	__type(key, struct qlb_flow4_key);
+	__type(value, struct qlb_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} conn_table SEC(".maps");
+} flows_v4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, QLB_CONN_TABLE_SIZE);
-	__type(key, struct qlb_flow_key);
-	__type(value, struct qlb_nat);
+	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
+	__type(key, struct qlb_flow6_key);
+	__type(value, struct qlb_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nat_table SEC(".maps");
+} flows_v6 SEC(".maps");
 
 /* Redirect targets; a devmap lets the kernel bulk frames per device. */
 struct {

@@ -17,7 +17,8 @@
 /* Sizes of the pinned maps. Changing one changes the ABI. */
 #define QLB_MAX_VIPS		256
 #define QLB_MAX_BACKENDS	4096
-#define QLB_CONN_TABLE_SIZE	(1 << 18)
+/* Entries per flow table (two per flow: request and response). */
+#define QLB_FLOW_TABLE_SIZE	(1 << 18)
 #define QLB_MAX_IFACES		64
 /* Maglev ring size: prime, >= 65537, so every skip value is coprime to it. */
 #define QLB_RING_SIZE		65537
@@ -76,40 +77,50 @@ struct qlb_backend {
 	__u32 pad1;
 };
 
-/* conn_table: client-side 5-tuple -> backend; nat_table: backend-side
- * 5-tuple -> what the return path needs to restore the VIP. */
-struct qlb_flow_key {
-	union qlb_addr saddr;
-	union qlb_addr daddr;
+/*
+ * flows_v4 / flows_v6: both directions of every flow, each keyed by its
+ * 5-tuple as it appears on the wire, so that any packet needs one lookup to
+ * know whether it is a request of a known flow, a response to one, or
+ * neither. IPv4 keys are 16 bytes, not 40: the key is hashed on every
+ * packet, and the short key is most of the established path's cost saved.
+ */
+struct qlb_flow4_key {
+	__be32 saddr;
+	__be32 daddr;
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
-	__u8 family;
-	__u8 pad[2];
+	__u8 pad[3];
 };
 
-enum qlb_conn_flags {
-	QLB_CONN_F_CLOSED = 1u << 0,	/* FIN or RST seen; counted as completed */
+struct qlb_flow6_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
 };
 
-struct qlb_conn {
+enum qlb_flow_flags {
+	QLB_FLOW_F_RESPONSE = 1u << 0,	/* backend-to-client direction */
+	QLB_FLOW_F_CLOSED = 1u << 1,	/* request entry: FIN or RST seen, counted */
+};
+
+struct qlb_flow {
 	__u32 backend_id;
-	__u32 flags;		/* enum qlb_conn_flags */
-	__u64 created_ns;	/* coarse monotonic clock */
-	__u64 last_seen_ns;	/* coarse monotonic clock */
-	__u64 req_ts_ns;	/* request awaiting its first response, 0 if none */
-};
-
-struct qlb_nat {
-	union qlb_addr vip_addr;
-	__be16 vip_port;
-	__u8 client_mac[6];	/* L2 next hop towards the client */
-	__u8 lb_mac[6];		/* our MAC on the client-facing interface */
-	__u16 pad0;
-	__u32 backend_id;
-	__u32 client_ifindex;
+	__u32 flags;		/* enum qlb_flow_flags */
 	__u32 vip_id;
-	__u32 pad1;
+	__u32 client_ifindex;	/* response entry: where the client is */
+	__u64 created_ns;	/* monotonic, tick resolution */
+	__u64 last_seen_ns;	/* monotonic, tick resolution */
+	__u64 req_ts_ns;	/* request entry: request awaiting its first
+				 * response (monotonic ns), 0 if none */
+	union qlb_addr vip_addr;/* response entry: the address to restore */
+	__be16 vip_port;
+	__u8 client_mac[6];	/* response entry: L2 next hop to the client */
+	__u8 lb_mac[6];		/* response entry: our client-facing MAC */
+	__u16 pad;
 };
 
 /* backend_stats: per-CPU, indexed by backend id. "to" is the request
@@ -127,12 +138,10 @@ struct qlb_backend_stats {
 	__u64 rt_hist[QLB_RT_BUCKETS];
 };
 
-/* vip_stats: per-CPU, indexed by vip id. Survives backend deletion. */
+/* vip_stats: per-CPU, indexed by vip id. Per-VIP packet and byte totals
+ * are the sums over its backends; counting them here too would cost a
+ * lookup on every packet. */
 struct qlb_vip_stats {
-	__u64 packets_to;
-	__u64 bytes_to;
-	__u64 packets_from;
-	__u64 bytes_from;
 	__u64 flows_new;
 	__u64 no_backend;
 };
@@ -156,7 +165,7 @@ enum qlb_reason {
 	QLB_R_BAD_TCP,		/* DROP: truncated or invalid TCP header */
 	QLB_R_BAD_UDP,		/* DROP: truncated or invalid UDP header */
 	QLB_R_DROP_NO_BACKEND,	/* DROP: VIP with an empty ring */
-	QLB_R_DROP_CONN_FULL,	/* DROP: conn_table or nat_table insert failed */
+	QLB_R_DROP_CONN_FULL,	/* DROP: a flow table insert failed */
 	QLB_R_DROP_NO_TX_PORT,	/* DROP: egress interface not in tx_ports */
 	QLB_R_MAX,
 };
@@ -185,11 +194,11 @@ QLB_ASSERT_SIZE(union qlb_addr, 16);
 QLB_ASSERT_SIZE(struct qlb_vip_key, 20);
 QLB_ASSERT_SIZE(struct qlb_vip, 16);
 QLB_ASSERT_SIZE(struct qlb_backend, 56);
-QLB_ASSERT_SIZE(struct qlb_flow_key, 40);
-QLB_ASSERT_SIZE(struct qlb_conn, 32);
-QLB_ASSERT_SIZE(struct qlb_nat, 48);
+QLB_ASSERT_SIZE(struct qlb_flow4_key, 16);
+QLB_ASSERT_SIZE(struct qlb_flow6_key, 40);
+QLB_ASSERT_SIZE(struct qlb_flow, 72);
 QLB_ASSERT_SIZE(struct qlb_backend_stats, (9 + QLB_RT_BUCKETS) * 8);
-QLB_ASSERT_SIZE(struct qlb_vip_stats, 48);
+QLB_ASSERT_SIZE(struct qlb_vip_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_reason_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_iface, 32);
 
