@@ -201,7 +201,9 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 	tried = mode == XDP_MODE_UNSPEC ? XDP_MODE_NATIVE : mode;
 	qlb_libs_quiet(1);	/* the dispatcher probe fails noisily where it can't work */
 	err = xdp_program__attach(prog, ifindex, tried, 0);
-	if (err && mode == XDP_MODE_UNSPEC) {
+	/* Generic mode is the fallback for drivers without native XDP, not a
+	 * way around a program that already owns the interface. */
+	if (err && mode == XDP_MODE_UNSPEC && err != -EBUSY && err != -EEXIST) {
 		tried = XDP_MODE_SKB;
 		err = xdp_program__attach(prog, ifindex, tried, 0);
 	}

@@ -43,9 +43,12 @@ struct {
 } maglev_rings SEC(".maps");
 
 /* LRU: a full table evicts the least recently used flow instead of
- * refusing new ones. */
+ * refusing new ones. Per-CPU LRU lists (one hash table, looked up from every
+ * CPU) make that eviction local to the CPU that inserts, instead of a scan
+ * of one global list under its lock on every new flow of a full table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
 	__type(key, struct qlb_flow4_key);
 	__type(value, struct qlb_flow);
@@ -54,6 +57,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
 	__type(key, struct qlb_flow6_key);
 	__type(value, struct qlb_flow);

@@ -210,6 +210,29 @@ curl_many() {
 	[ "$before" = "$after" ]
 }
 
+@test "an interface owned by another XDP program is not taken over" {
+	local rc=0 out
+	tb_in lb ip link add qx0 type veth peer name qx1
+	tb_in lb ip link set qx0 up
+	tb_in lb ip link set qx1 up
+	tb_in lb xdp-loader load qx0 /usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o
+	out=$(qlb attach qx0 2>&1) || rc=$?
+	echo "$out"
+	# Either libxdp's dispatcher runs both, or qlb refuses: never a silent
+	# replacement of the other program.
+	if [ "$rc" -eq 0 ]; then
+		tb_in lb xdp-loader status qx0 | grep -q xdpfilt_alw_all
+		qlb detach qx0
+	else
+		[ "$(wc -l <<<"$out")" -eq 1 ]
+		[[ $out == "qlb: "* ]]
+		tb_in lb ip link show qx0 | grep -q 'prog/xdp'
+		tb_in lb xdp-loader status qx0 | grep -q xdpfilt_alw_all
+		[ "$(qlb status | grep -c qx0)" -eq 0 ]
+	fi
+	tb_in lb ip link del qx0
+}
+
 @test "help documents every command" {
 	run qlb --help
 	[ "$status" -eq 0 ]
