@@ -8,7 +8,7 @@ OUT      := build
 CLANG    ?= clang
 CC       ?= gcc
 BPFTOOL  ?= bpftool
-PKGS     := libbpf libxdp libnl-route-3.0 libnl-3.0 jansson libxxhash zlib
+PKGS     := libbpf libxdp libnl-route-3.0 libnl-3.0 jansson libxxhash zlib libmicrohttpd
 
 ifeq ($(V),1)
 Q :=

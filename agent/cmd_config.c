@@ -14,15 +14,19 @@
 #include <bpf/bpf.h>
 #include <jansson.h>
 
+#include "policy.h"
 #include "qlb.h"
 
 static const char vip_usage[] =
-	"Usage: qlb vip add ADDR:PORT [--proto tcp|udp]\n"
+	"Usage: qlb vip add ADDR:PORT [--proto tcp|udp] [--policy NAME]\n"
+	"       qlb vip set ADDR:PORT [--proto tcp|udp] --policy NAME\n"
 	"       qlb vip del ADDR:PORT [--proto tcp|udp]\n"
 	"       qlb vip list [--json]\n"
 	"\n"
 	"Manage virtual IPs. IPv6 addresses go in brackets: [2001:db8::1]:80.\n"
 	"  -p, --proto tcp|udp  transport protocol (default tcp)\n"
+	"  -P, --policy NAME    how the agent weighs the backends (default wrr):\n"
+	"                       rr, wrr, lc, p2c, lcpu, lram, dlbqt or qlb (see README)\n"
 	"  -j, --json           machine-readable output (list)\n"
 	"  -h, --help           this text\n"
 	"Deleting a VIP deletes its backends; its established flows stop.\n";
@@ -52,6 +56,7 @@ struct config_args {
 	uint32_t weight;
 	int drain;		/* 1 drain, -1 undrain, 0 unchanged */
 	int json;
+	int policy;		/* enum qlb_policy_kind, -1 unset */
 };
 
 static int parse_config_args(int argc, char **argv, const char *usage,
@@ -62,6 +67,7 @@ static int parse_config_args(int argc, char **argv, const char *usage,
 		{ "weight", required_argument, NULL, 'w' },
 		{ "drain", no_argument, NULL, 'd' },
 		{ "undrain", no_argument, NULL, 'u' },
+		{ "policy", required_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -71,9 +77,10 @@ static int parse_config_args(int argc, char **argv, const char *usage,
 	memset(a, 0, sizeof(*a));
 	a->proto = IPPROTO_TCP;
 	a->weight = 1;
+	a->policy = -1;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:w:duj" "h", opts, NULL)) != -1 ||
+	while ((c = getopt_long(argc, argv, "+p:w:dujP:h", opts, NULL)) != -1 ||
 	       optind < argc) {
 		if (c == -1) {
 			/* A positional argument: keep it and go on parsing. */
@@ -112,6 +119,14 @@ static int parse_config_args(int argc, char **argv, const char *usage,
 			break;
 		case 'j':
 			a->json = 1;
+			break;
+		case 'P':
+			a->policy = qlb_policy_parse(optarg);
+			if (a->policy < 0 || a->policy == QLB_POLICY_ORACLE) {
+				qlb_err("bad --policy '%s': want rr, wrr, lc, p2c, lcpu, lram, dlbqt or qlb",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -165,10 +180,13 @@ static int need_args(const struct config_args *a, int n, const char *what)
 
 /* ---- vip ---- */
 
-static int vip_add(struct qlb_state *st, const struct qlb_vip_key *k)
+static int vip_add(struct qlb_state *st, const struct qlb_vip_key *k, int policy)
 {
 	char buf[64];
 	int err = qlb_vip_add(st, k, NULL);
+
+	if (!err && policy >= 0)
+		err = qlb_vip_set_policy(st, k, policy);
 
 	if (err == -EEXIST)
 		qlb_err("VIP %s %s already exists", vip_str(k, buf, sizeof(buf)),
@@ -193,6 +211,19 @@ static int vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 	return err;
 }
 
+static int vip_set(struct qlb_state *st, const struct qlb_vip_key *k, int policy)
+{
+	char buf[64];
+	int err = qlb_vip_set_policy(st, k, policy);
+
+	if (err == -ENOENT)
+		qlb_err("unknown VIP %s %s", vip_str(k, buf, sizeof(buf)),
+			qlb_proto_name(k->proto));
+	else if (err)
+		qlb_err("cannot set VIP: %s", strerror(-err));
+	return err;
+}
+
 static int count_backends(struct qlb_state *st, uint32_t vip_id)
 {
 	int i, n = 0;
@@ -210,20 +241,22 @@ static int vip_list(struct qlb_state *st, int json)
 	int i;
 
 	if (!json)
-		printf("%-28s %-5s %4s %8s %8s\n", "VIP", "PROTO", "ID", "BACKENDS", "RING_GEN");
+		printf("%-28s %-5s %4s %-7s %8s %8s\n", "VIP", "PROTO", "ID", "POLICY", "BACKENDS",
+		       "RING_GEN");
 	for (i = 0; i < st->nvips; i++) {
 		const struct qlb_vip_entry *v = &st->vips[i];
 
 		vip_str(&v->key, buf, sizeof(buf));
 		if (json)
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i,s:i}",
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:s,s:i,s:i}",
 				"vip", buf, "proto", qlb_proto_name(v->key.proto),
-				"id", (int)v->val.vip_id,
+				"id", (int)v->val.vip_id, "policy", qlb_policy_name(v->val.policy),
 				"backends", count_backends(st, v->val.vip_id),
 				"ring_gen", (int)v->val.ring_gen));
 		else
-			printf("%-28s %-5s %4u %8d %8u\n", buf, qlb_proto_name(v->key.proto),
-			       v->val.vip_id, count_backends(st, v->val.vip_id),
+			printf("%-28s %-5s %4u %-7s %8d %8u\n", buf, qlb_proto_name(v->key.proto),
+			       v->val.vip_id, qlb_policy_name(v->val.policy),
+			       count_backends(st, v->val.vip_id),
 			       v->val.ring_gen);
 	}
 	if (json) {
@@ -245,8 +278,20 @@ int cmd_vip(int argc, char **argv)
 	if (err)
 		return qlb_exit_code(err);
 	is_list = !strcmp(a.verb, "list") || !strcmp(a.verb, "show");
-	if (!is_list && strcmp(a.verb, "add") && strcmp(a.verb, "del")) {
-		qlb_err("unknown vip command '%s': want add, del or list", a.verb);
+	if (!is_list && strcmp(a.verb, "add") && strcmp(a.verb, "del") && strcmp(a.verb, "set")) {
+		qlb_err("unknown vip command '%s': want add, set, del or list", a.verb);
+		return QLB_EXIT_USAGE;
+	}
+	if (a.have_weight || a.drain) {
+		qlb_err("'vip %s' takes no --weight/--drain (they are backend options)", a.verb);
+		return QLB_EXIT_USAGE;
+	}
+	if (!strcmp(a.verb, "set") && a.policy < 0) {
+		qlb_err("nothing to set: give --policy");
+		return QLB_EXIT_USAGE;
+	}
+	if (a.policy >= 0 && strcmp(a.verb, "set") && strcmp(a.verb, "add")) {
+		qlb_err("'vip %s' takes no --policy", a.verb);
 		return QLB_EXIT_USAGE;
 	}
 	err = need_args(&a, is_list ? 0 : 1, "VIP address ADDR:PORT");
@@ -262,7 +307,9 @@ int cmd_vip(int argc, char **argv)
 		if (is_list)
 			err = vip_list(st, a.json);
 		else if (!strcmp(a.verb, "add"))
-			err = vip_add(st, &k);
+			err = vip_add(st, &k, a.policy);
+		else if (!strcmp(a.verb, "set"))
+			err = vip_set(st, &k, a.policy);
 		else
 			err = vip_del(st, &k);
 	}
@@ -441,6 +488,10 @@ int cmd_backend(int argc, char **argv)
 		}
 		if (!err && !is_add && strcmp(a.verb, "set") && (a.have_weight || a.drain)) {
 			qlb_err("'backend %s' takes no --weight/--drain", a.verb);
+			err = -EINVAL;
+		}
+		if (!err && a.policy >= 0) {
+			qlb_err("'backend %s' takes no --policy (it is a VIP option)", a.verb);
 			err = -EINVAL;
 		}
 		if (!err && is_add && a.drain) {

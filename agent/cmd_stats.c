@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <jansson.h>
 
+#include "policy.h"
 #include "qlb.h"
 
 static const char stats_usage[] =
@@ -20,6 +21,9 @@ static const char stats_usage[] =
 	"\n"
 	"Counters per VIP and per backend, summed over CPUs, and the reason\n"
 	"counters of every packet the program saw. ACTIVE = new - closed - expired.\n"
+	"LAMBDA (arrivals/s), MU (estimated capacity/s), RHO and W (the DLBQT\n"
+	"paper's rho / (mu (1 - rho))) come from the agent's last window, with\n"
+	"WEIGHT, the weight the ring was built with; '-' when no agent ran.\n"
 	"Response time (RT) runs from a request's first packet to the first\n"
 	"response packet, as seen by the balancer.\n"
 	"  -j, --json            one JSON object per report\n"
@@ -54,18 +58,29 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static json_t *backend_json(const struct qlb_backend *b, int id,
-			    const struct qlb_backend_stats *s,
+static const char *health_name(const struct qlb_backend *b)
+{
+	if (b->flags & QLB_BE_F_DOWN)
+		return "down";
+	return b->flags & QLB_BE_F_DRAIN ? "draining" : "up";
+}
+
+static json_t *backend_json(struct qlb_state *st, int id, const struct qlb_backend_stats *s,
 			    const struct qlb_backend_stats *prev, double dt)
 {
+	const struct qlb_backend *b = &st->backends[id];
+	struct qlb_backend_est e = {};
+	uint64_t done = s->flows_closed + s->flows_expired;
+	__u32 key = id;
 	char buf[64];
 	json_t *o;
-	uint64_t done = s->flows_closed + s->flows_expired;
 
+	/* Estimates exist while an agent runs (or ran: updated_ns says when). */
+	bpf_map_lookup_elem(st->maps.backend_est, &key, &e);
 	qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), buf, sizeof(buf));
-	o = json_pack("{s:s,s:i,s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f}",
+	o = json_pack("{s:s,s:i,s:i,s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f}",
 		      "backend", buf, "id", id, "weight", (int)b->weight,
-		      "state", b->flags & QLB_BE_F_DRAIN ? "draining" : "active",
+		      "ring_weight", (int)b->ring_weight, "health", health_name(b),
 		      "flows_new", (json_int_t)s->flows_new,
 		      "flows_closed", (json_int_t)s->flows_closed,
 		      "flows_expired", (json_int_t)s->flows_expired,
@@ -78,6 +93,12 @@ static json_t *backend_json(const struct qlb_backend *b, int id,
 		      "rt_mean_us", s->rt_count ? s->rt_sum_ns / 1e3 / s->rt_count : 0.0,
 		      "rt_p50_us", qlb_rt_percentile_us(s->rt_hist, 50),
 		      "rt_p99_us", qlb_rt_percentile_us(s->rt_hist, 99));
+	if (e.updated_ns)
+		json_object_set_new(o, "estimate", json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:s}",
+			"lambda", e.lambda_milli / 1e3, "mu", e.mu_milli / 1e3,
+			"rho", e.rho_micro / 1e6, "w_paper_s", e.w_paper_ns / 1e9,
+			"t_system_s", e.t_system_ns / 1e9, "share", e.share_micro / 1e6,
+			"policy", qlb_policy_name(e.policy)));
 	if (prev && dt > 0)
 		json_object_set_new(o, "flows_new_per_s",
 				    json_real((s->flows_new - prev->flows_new) / dt));
@@ -105,7 +126,7 @@ static json_t *stats_json(struct qlb_state *st, const struct qlb_stats_snapshot 
 
 			if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != v->val.vip_id)
 				continue;
-			json_array_append_new(bes, backend_json(b, j, s,
+			json_array_append_new(bes, backend_json(st, j, s,
 				prev ? &prev->be[j] : NULL, dt));
 			sum[0] += s->packets_to;
 			sum[1] += s->bytes_to;
@@ -155,21 +176,29 @@ static void print_stats_text(json_t *r)
 		       json_integer_value(json_object_get(v, "bytes_to")),
 		       json_integer_value(json_object_get(v, "bytes_from")),
 		       json_integer_value(json_object_get(v, "no_backend")));
-		printf("  %-24s %-8s %6s %9s %9s %8s %7s %11s %11s %9s %9s %9s%s\n",
-		       "BACKEND", "STATE", "WEIGHT", "NEW", "CLOSED", "EXPIRED", "ACTIVE",
-		       "PKTS_TO", "PKTS_FROM", "RT_MEAN", "RT_P50", "RT_P99",
-		       dt > 0 ? "     NEW/S" : "");
+		printf("  %-22s %-8s %6s %8s %8s %6s %9s %9s %7s %8s %8s %8s %8s%s\n",
+		       "BACKEND", "HEALTH", "WEIGHT", "NEW", "CLOSED", "ACTIVE", "LAMBDA", "MU",
+		       "RHO", "W", "RT_MEAN", "RT_P50", "RT_P99", dt > 0 ? "    NEW/S" : "");
 		json_array_foreach(json_object_get(v, "backends"), j, b) {
-			printf("  %-24s %-8s %6lld %9lld %9lld %8lld %7lld %11lld %11lld %7.0fus %7.0fus %7.0fus",
+			json_t *e = json_object_get(b, "estimate");
+			char lam[16] = "-", mu[16] = "-", rho[16] = "-", w[16] = "-";
+
+			if (e) {
+				snprintf(lam, sizeof(lam), "%.1f", json_real_value(json_object_get(e, "lambda")));
+				snprintf(mu, sizeof(mu), "%.1f", json_real_value(json_object_get(e, "mu")));
+				snprintf(rho, sizeof(rho), "%.3f", json_real_value(json_object_get(e, "rho")));
+				snprintf(w, sizeof(w), "%.2fms",
+					 1e3 * json_real_value(json_object_get(e, "w_paper_s")));
+			}
+			printf("  %-22s %-8s %6lld %8lld %8lld %6lld %9s %9s %7s %8s %6.0fus %6.0fus %6.0fus",
 			       json_string_value(json_object_get(b, "backend")),
-			       json_string_value(json_object_get(b, "state")),
-			       json_integer_value(json_object_get(b, "weight")),
+			       json_string_value(json_object_get(b, "health")),
+			       json_integer_value(json_object_get(b, "ring_weight")),
 			       json_integer_value(json_object_get(b, "flows_new")),
-			       json_integer_value(json_object_get(b, "flows_closed")),
+			       json_integer_value(json_object_get(b, "flows_closed")) +
 			       json_integer_value(json_object_get(b, "flows_expired")),
 			       json_integer_value(json_object_get(b, "flows_active")),
-			       json_integer_value(json_object_get(b, "packets_to")),
-			       json_integer_value(json_object_get(b, "packets_from")),
+			       lam, mu, rho, w,
 			       json_real_value(json_object_get(b, "rt_mean_us")),
 			       json_real_value(json_object_get(b, "rt_p50_us")),
 			       json_real_value(json_object_get(b, "rt_p99_us")));

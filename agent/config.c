@@ -12,18 +12,19 @@
 
 #include <bpf/bpf.h>
 
+#include "policy.h"
 #include "qlb.h"
 
 int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip_id)
 {
-	struct qlb_vip v = {};
+	struct qlb_vip v = { .policy = QLB_POLICY_WRR };
 	int err;
 
 	if (qlb_find_vip(st, k))
 		return -EEXIST;
 	if (st->nvips >= QLB_MAX_VIPS || qlb_alloc_vip_id(st, &v.vip_id))
 		return -ENOSPC;
-	err = qlb_publish_ring(st, v.vip_id);
+	err = qlb_publish_ring(st, v.vip_id, NULL);
 	if (!err)
 		err = qlb_zero_percpu(st, st->maps.vip_stats, v.vip_id,
 				      sizeof(struct qlb_vip_stats));
@@ -39,6 +40,16 @@ int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip
 	if (vip_id)
 		*vip_id = v.vip_id;
 	return 0;
+}
+
+int qlb_vip_set_policy(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t policy)
+{
+	struct qlb_vip_entry *v = qlb_find_vip(st, k);
+
+	if (!v)
+		return -ENOENT;
+	v->val.policy = policy;
+	return bpf_map_update_elem(st->maps.vips, k, &v->val, BPF_EXIST) ? -errno : 0;
 }
 
 int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
@@ -84,12 +95,13 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 		return -errno;
 	err = qlb_zero_percpu(st, st->maps.backend_stats, id,
 			      sizeof(struct qlb_backend_stats));
-	if (!err && bpf_map_update_elem(st->maps.backends, &id, nb, BPF_ANY))
+	st->backends[id] = *nb;
+	st->backends[id].flags |= QLB_BE_F_IN_USE;
+	st->backends[id].ring_weight = nb->weight;
+	if (!err && bpf_map_update_elem(st->maps.backends, &id, &st->backends[id], BPF_ANY))
 		err = -errno;
 	if (!err) {
-		st->backends[id] = *nb;
-		st->backends[id].flags |= QLB_BE_F_IN_USE;
-		err = qlb_publish_ring(st, nb->vip_id);
+		err = qlb_publish_ring(st, nb->vip_id, NULL);
 	}
 	if (err) {
 		st->backends[id] = empty;
@@ -112,10 +124,11 @@ int qlb_backend_update(struct qlb_state *st, uint32_t id, uint32_t weight,
 	b = &st->backends[id];
 	old = *b;
 	b->weight = weight;
+	b->ring_weight = weight;	/* until the agent's policy decides */
 	b->flags = flags | QLB_BE_F_IN_USE;
 	err = bpf_map_update_elem(st->maps.backends, &id, b, BPF_EXIST) ? -errno : 0;
 	if (!err)
-		err = qlb_publish_ring(st, b->vip_id);
+		err = qlb_publish_ring(st, b->vip_id, NULL);
 	if (err) {
 		*b = old;
 		bpf_map_update_elem(st->maps.backends, &id, b, BPF_ANY);
@@ -134,11 +147,41 @@ int qlb_backend_remove(struct qlb_state *st, uint32_t id)
 	old = *b;
 	/* Out of the ring first, so no new flow picks it meanwhile. */
 	b->flags = 0;
-	err = qlb_publish_ring(st, old.vip_id);
+	err = qlb_publish_ring(st, old.vip_id, NULL);
 	if (err) {
 		*b = old;
 		return err;
 	}
 	memset(b, 0, sizeof(*b));
 	return bpf_map_update_elem(st->maps.backends, &id, b, BPF_ANY) ? -errno : 0;
+}
+
+int qlb_apply_ring_weights(struct qlb_state *st, uint32_t vip_id, const uint32_t *ids,
+			   const uint32_t *ring_weights, uint32_t n, double *churn_pct)
+{
+	uint32_t i, changed = 0;
+	__u32 key;
+
+	for (i = 0; i < n; i++) {
+		struct qlb_backend *b;
+
+		if (ids[i] >= QLB_MAX_BACKENDS)
+			return -EINVAL;
+		b = &st->backends[ids[i]];
+		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != vip_id)
+			return -ENOENT;
+		if (b->ring_weight == ring_weights[i])
+			continue;
+		b->ring_weight = ring_weights[i];
+		key = ids[i];
+		if (bpf_map_update_elem(st->maps.backends, &key, b, BPF_EXIST))
+			return -errno;
+		changed++;
+	}
+	if (!changed) {
+		if (churn_pct)
+			*churn_pct = 0;
+		return 0;
+	}
+	return qlb_publish_ring(st, vip_id, churn_pct);
 }

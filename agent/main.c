@@ -6,6 +6,8 @@
 
 #include "qlb.h"
 #include "forecast.h"
+#include "agent.h"
+#include "sim.h"
 
 static const char usage[] =
 	"Usage: qlb [-v] COMMAND [ARGS]\n"
@@ -16,10 +18,13 @@ static const char usage[] =
 	"  attach IFACE [--backend-iface IFACE] [--mode native|generic|auto]\n"
 	"  detach IFACE | --all [--purge]\n"
 	"  vip add|del|list ADDR:PORT [--proto tcp|udp]\n"
+	"  vip set ADDR:PORT --policy rr|wrr|lc|p2c|lcpu|lram|dlbqt|qlb\n"
 	"  backend add|set|del|list VIP ADDR[:PORT] [--weight W] [--drain|--undrain]\n"
 	"  stats [--json] [--watch SECONDS [--count N]]\n"
 	"  status [--json]\n"
 	"  conn list [--client ADDR] [--backend ADDR] [--open] [--limit N] [--json]\n"
+	"  agent [--window S] [--health SPEC] [--history FILE] [--metrics-listen A]\n"
+	"  sim [--policy LIST|all] [--mu-ratio 3:1] [--load RHO] ...  (simulator)\n"
 	"  forecast train|eval|export ...  (LSTM and baseline load forecasts)\n"
 	"\n"
 	"Options:\n"
@@ -41,6 +46,8 @@ static const struct {
 	{ "status", cmd_status },
 	{ "conn", cmd_conn },
 	{ "forecast", cmd_forecast },
+	{ "agent", cmd_agent },
+	{ "sim", cmd_sim },
 };
 
 int main(int argc, char **argv)

@@ -59,6 +59,7 @@ struct qlb_maps {
 	int tx_ports;
 	int ifaces;
 	int backend_stats;
+	int backend_est;
 	int vip_stats;
 	int reason_stats;
 };
@@ -77,6 +78,7 @@ struct qlb_state {
 	struct qlb_vip_entry vips[QLB_MAX_VIPS];
 	struct qlb_backend backends[QLB_MAX_BACKENDS];
 	__u32 batch_keys[QLB_MAX_BACKENDS];
+	__u32 ring_keys[QLB_RING_SIZE];	/* 0..QLB_RING_SIZE-1, for batch updates */
 	int ncpus;
 };
 
@@ -85,6 +87,10 @@ const char *qlb_pin_dir(void);
  * and pin them. Takes an exclusive lock when writable. */
 int qlb_state_open(struct qlb_state **st, int create, int writable);
 void qlb_state_close(struct qlb_state *st);
+/* The writers' lock, for a process that keeps the state open (the agent)
+ * and writes now and then. */
+int qlb_state_lock(struct qlb_state *st);
+void qlb_state_unlock(struct qlb_state *st);
 int qlb_state_read(struct qlb_state *st);
 
 struct qlb_vip_entry *qlb_find_vip(struct qlb_state *st, const struct qlb_vip_key *k);
@@ -93,10 +99,12 @@ int qlb_find_backend(struct qlb_state *st, uint32_t vip_id,
 int qlb_alloc_vip_id(struct qlb_state *st, uint32_t *id);
 int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id);
 
-/* Builds the VIP's weighted Maglev ring from the snapshot, writes it into a
- * new inner map and swaps it in atomically. Updates ring_slots in the
- * snapshot and the backends map. */
-int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id);
+/* Builds the VIP's weighted Maglev ring from the snapshot (ring_weight of
+ * each backend; drained and down backends get none), writes it into a new
+ * inner map and swaps it in atomically. Updates ring_slots in the snapshot
+ * and the backends map. churn_pct (may be NULL) receives the share of slots
+ * that changed owner. */
+int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct);
 /* Zeroes one slot of a per-CPU map so a reused id starts from nothing. */
 int qlb_zero_percpu(struct qlb_state *st, int map_fd, uint32_t key, size_t value_size);
 uint32_t qlb_random_seed(void);
@@ -106,6 +114,7 @@ uint32_t qlb_random_seed(void);
  * in step with the maps, and leave the maps as they were on failure. */
 int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip_id);
 int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k);
+int qlb_vip_set_policy(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t policy);
 /* nb: address, port (network order), family, vip_id, weight, flags and the
  * resolved next hop (ifindex, dmac, smac). */
 int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
@@ -113,6 +122,10 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 int qlb_backend_update(struct qlb_state *st, uint32_t id, uint32_t weight,
 		       uint32_t flags);
 int qlb_backend_remove(struct qlb_state *st, uint32_t id);
+/* The agent's path: sets the ring weights of backends ids[0..n) of a VIP
+ * and republishes its ring if any changed. */
+int qlb_apply_ring_weights(struct qlb_state *st, uint32_t vip_id, const uint32_t *ids,
+			   const uint32_t *ring_weights, uint32_t n, double *churn_pct);
 
 /* ---- Maglev (maglev.c) ---- */
 struct qlb_maglev_backend {

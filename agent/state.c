@@ -36,7 +36,7 @@ static const struct {
 #define PIN(n) { #n, offsetof(struct qlb_maps, n) }
 	PIN(vips), PIN(backends), PIN(maglev_rings), PIN(flows_v4),
 	PIN(flows_v6), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
-	PIN(vip_stats), PIN(reason_stats),
+	PIN(backend_est), PIN(vip_stats), PIN(reason_stats),
 #undef PIN
 };
 
@@ -78,6 +78,8 @@ int qlb_state_open(struct qlb_state **out, int create, int writable)
 	if (!st)
 		return -ENOMEM;
 	memset(&st->maps, 0xff, sizeof(st->maps));
+	for (uint32_t k = 0; k < QLB_RING_SIZE; k++)
+		st->ring_keys[k] = k;
 	st->lock_fd = -1;
 	snprintf(st->pin_dir, sizeof(st->pin_dir), "%s", qlb_pin_dir());
 	st->ncpus = libbpf_num_possible_cpus();
@@ -86,15 +88,10 @@ int qlb_state_open(struct qlb_state **out, int create, int writable)
 		goto fail;
 	}
 
-	/* One writer at a time: a command reads the snapshot, decides, and
-	 * writes; two of them interleaving could publish a stale ring. */
 	if (writable) {
-		st->lock_fd = open(QLB_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (st->lock_fd < 0 || flock(st->lock_fd, LOCK_EX)) {
-			err = -errno;
-			qlb_err("cannot lock %s: %s", QLB_LOCK_PATH, strerror(errno));
+		err = qlb_state_lock(st);
+		if (err)
 			goto fail;
-		}
 	}
 
 	err = open_pins(st);
@@ -118,6 +115,27 @@ int qlb_state_open(struct qlb_state **out, int create, int writable)
 fail:
 	qlb_state_close(st);
 	return err;
+}
+
+/* One writer at a time: a command reads the snapshot, decides, and writes;
+ * two of them interleaving could publish a stale ring. */
+int qlb_state_lock(struct qlb_state *st)
+{
+	if (st->lock_fd < 0)
+		st->lock_fd = open(QLB_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd < 0 || flock(st->lock_fd, LOCK_EX)) {
+		int err = -errno;
+
+		qlb_err("cannot lock %s: %s", QLB_LOCK_PATH, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+void qlb_state_unlock(struct qlb_state *st)
+{
+	if (st->lock_fd >= 0)
+		flock(st->lock_fd, LOCK_UN);
 }
 
 void qlb_state_close(struct qlb_state *st)
@@ -222,37 +240,48 @@ int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id)
 
 static int swap_in_ring(struct qlb_state *st, uint32_t vip_id, const uint32_t *ring)
 {
-	__u32 count = QLB_RING_SIZE, *keys;
+	__u32 count = QLB_RING_SIZE;
 	int fd, err = 0;
-	__u32 i;
 
-	keys = malloc(QLB_RING_SIZE * sizeof(*keys));
-	if (!keys)
-		return -ENOMEM;
-	for (i = 0; i < QLB_RING_SIZE; i++)
-		keys[i] = i;
 	/* A fresh inner map, filled while no packet can see it. */
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "qlb_ring", sizeof(__u32),
 			    sizeof(__u32), QLB_RING_SIZE, NULL);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (bpf_map_update_batch(fd, keys, ring, &count, NULL) || count != QLB_RING_SIZE)
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_update_batch(fd, st->ring_keys, ring, &count, NULL) ||
+	    count != QLB_RING_SIZE)
 		err = errno ? -errno : -EIO;
 	/* The switch: one pointer update in the outer map. */
 	if (!err && bpf_map_update_elem(st->maps.maglev_rings, &vip_id, &fd, BPF_ANY))
 		err = -errno;
 	close(fd);
-out:
-	free(keys);
 	return err;
 }
 
-int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id)
+/* Reads the VIP's current ring back from the kernel, to measure churn. */
+static int read_ring(struct qlb_state *st, uint32_t vip_id, uint32_t *ring)
+{
+	__u32 inner_id, count = QLB_RING_SIZE, out_batch;
+	int fd, err = 0;
+
+	if (bpf_map_lookup_elem(st->maps.maglev_rings, &vip_id, &inner_id))
+		return -errno;
+	fd = bpf_map_get_fd_by_id(inner_id);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, st->ring_keys, ring, &count, NULL) &&
+	    errno != ENOENT)
+		err = -errno;
+	else if (count != QLB_RING_SIZE)
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct)
 {
 	struct qlb_maglev_backend *mb;
-	uint32_t *ring, slots[QLB_MAX_BACKENDS] = {};
+	uint32_t *ring, *old = NULL, slots[QLB_MAX_BACKENDS] = {};
 	struct qlb_vip_entry *v = NULL;
 	int i, n = 0, err;
 
@@ -268,13 +297,25 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id)
 		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != vip_id)
 			continue;
 		mb[n].offset_seed = qlb_backend_identity(&b->addr, b->family, b->port);
-		mb[n].weight = (b->flags & QLB_BE_F_DRAIN) ? 0 : b->weight;
+		mb[n].weight = (b->flags & (QLB_BE_F_DRAIN | QLB_BE_F_DOWN)) ? 0 : b->ring_weight;
 		mb[n].id = i;
 		n++;
 	}
 	err = qlb_maglev_build(mb, n, ring);
 	if (err)
 		goto out;
+	if (churn_pct) {
+		uint32_t moved = 0;
+
+		old = malloc(QLB_RING_SIZE * sizeof(*old));
+		if (old && !read_ring(st, vip_id, old)) {
+			for (i = 0; i < QLB_RING_SIZE; i++)
+				moved += old[i] != ring[i];
+			*churn_pct = 100.0 * moved / QLB_RING_SIZE;
+		} else {
+			*churn_pct = 100.0;	/* no old ring: everything is new */
+		}
+	}
 	err = swap_in_ring(st, vip_id, ring);
 	if (err)
 		goto out;
@@ -301,6 +342,7 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id)
 	}
 out:
 	free(ring);
+	free(old);
 	free(mb);
 	return err;
 }

@@ -89,6 +89,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_stats SEC(".maps");
 
+/* Written by the agent, read by qlb stats; the program never looks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct qlb_backend_est);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_est SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, QLB_MAX_VIPS);

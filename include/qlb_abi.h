@@ -53,13 +53,15 @@ struct qlb_vip {
 	__u32 vip_id;		/* index into maglev_rings and vip_stats */
 	__u32 flags;		/* enum qlb_vip_flags */
 	__u32 ring_gen;		/* bumped on every table switch */
-	__u32 policy;		/* scheduling policy, set by the agent */
+	__u32 policy;		/* enum qlb_policy_kind (agent/policy.h); the
+				 * agent applies it, `qlb vip set` chooses it */
 };
 
 /* backends: backend id -> struct qlb_backend. A backend belongs to one VIP. */
 enum qlb_backend_flags {
 	QLB_BE_F_IN_USE = 1u << 0,
 	QLB_BE_F_DRAIN = 1u << 1,	/* keep existing flows, take no new ones */
+	QLB_BE_F_DOWN = 1u << 2,	/* failed its health checks: no new flows */
 };
 
 struct qlb_backend {
@@ -69,12 +71,13 @@ struct qlb_backend {
 	__u8 pad0;
 	__u32 vip_id;
 	__u32 flags;		/* enum qlb_backend_flags */
-	__u32 weight;		/* configured weight, 0..QLB_MAX_WEIGHT */
+	__u32 weight;		/* the operator's weight, 0..QLB_MAX_WEIGHT */
 	__u32 ifindex;		/* egress interface towards the backend */
 	__u8 dmac[6];		/* next hop's MAC (the backend's, or its router's) */
 	__u8 smac[6];		/* egress interface's MAC */
 	__u32 ring_slots;	/* slots held in the active ring (informational) */
-	__u32 pad1;
+	__u32 ring_weight;	/* the weight the ring was built with: the
+				 * operator's, or the agent's policy's */
 };
 
 /*
@@ -138,6 +141,22 @@ struct qlb_backend_stats {
 	__u64 rt_hist[QLB_RT_BUCKETS];
 };
 
+/* backend_est: indexed by backend id, written by the agent every window
+ * for `qlb stats` and other readers; never touched by the data plane.
+ * Rates are in thousandths per second, times in nanoseconds, ratios in
+ * millionths (fixed point keeps the ABI free of floating point). */
+struct qlb_backend_est {
+	__u64 updated_ns;	/* CLOCK_MONOTONIC of the window's end; 0: never */
+	__u64 lambda_milli;	/* arrival rate */
+	__u64 mu_milli;		/* estimated service rate (capacity) */
+	__u64 rho_micro;	/* utilisation lambda / mu */
+	__u64 w_paper_ns;	/* DLBQT's W = rho / (mu (1 - rho)), Eq. 8 */
+	__u64 t_system_ns;	/* M/M/1 or M/M/c expected time in system */
+	__u64 share_micro;	/* share of new flows the weights give it */
+	__u32 policy;		/* enum qlb_policy_kind that produced it */
+	__u32 health_fails;	/* consecutive failed probes */
+};
+
 /* vip_stats: per-CPU, indexed by vip id. Per-VIP packet and byte totals
  * are the sums over its backends; counting them here too would cost a
  * lookup on every packet. */
@@ -199,6 +218,7 @@ QLB_ASSERT_SIZE(struct qlb_flow6_key, 40);
 QLB_ASSERT_SIZE(struct qlb_flow, 72);
 QLB_ASSERT_SIZE(struct qlb_backend_stats, (9 + QLB_RT_BUCKETS) * 8);
 QLB_ASSERT_SIZE(struct qlb_vip_stats, 16);
+QLB_ASSERT_SIZE(struct qlb_backend_est, 64);
 QLB_ASSERT_SIZE(struct qlb_reason_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_iface, 32);
 

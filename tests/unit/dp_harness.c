@@ -267,7 +267,7 @@ uint32_t dp_backend(struct dp *dp, uint32_t vip_id, const char *addr, uint16_t p
 		    uint32_t weight)
 {
 	struct qlb_backend b = { .port = htons(port), .vip_id = vip_id,
-				 .flags = QLB_BE_F_IN_USE, .weight = weight,
+				 .flags = QLB_BE_F_IN_USE, .weight = weight, .ring_weight = weight,
 				 .ifindex = 1 };
 	uint32_t id = QLB_NO_BACKEND;
 

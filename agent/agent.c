@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * `qlb agent`: the control loop. Every window it reads the data plane's
+ * per-CPU counters, turns their deltas into one observation per backend,
+ * runs the VIP's policy (agent/policy.h), applies the weights by swapping
+ * in a new ring when they changed, probes backend health, and publishes
+ * what it estimated: to the backend_est map (for `qlb stats`), a Prometheus
+ * endpoint and an optional CSV history.
+ *
+ * The agent holds no state the data plane needs: killing it leaves the last
+ * ring in place and every flow where it was.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "agent.h"
+#include "health.h"
+#include "policy.h"
+#include "qlb.h"
+
+static const char agent_usage[] =
+	"Usage: qlb agent [--window S] [--servers C] [--health tcp|http[:PATH]|none]\n"
+	"                 [--health-interval S] [--rise N] [--fall N]\n"
+	"                 [--history FILE] [--metrics-listen ADDR:PORT|none]\n"
+	"                 [--max-step X] [--deadband X] [--floor X] [--slow-start S]\n"
+	"\n"
+	"Run the control loop in the foreground until SIGINT or SIGTERM. Each VIP\n"
+	"is balanced by its policy ('qlb vip set VIP --policy NAME').\n"
+	"  -w, --window S           window length, 0.1-60 s (default 1)\n"
+	"  -c, --servers C          parallel servers per backend for M/M/c (default 1)\n"
+	"  -H, --health SPEC        probe: tcp (default), http[:PATH] or none\n"
+	"  -i, --health-interval S  seconds between probes (default: the window)\n"
+	"      --rise N             successes to bring a backend up (default 2)\n"
+	"      --fall N             failures to take it down (default 2)\n"
+	"  -o, --history FILE       append one CSV row per window per backend\n"
+	"  -m, --metrics-listen A   Prometheus text endpoint (default 127.0.0.1:9464;\n"
+	"                           'none' turns it off)\n"
+	"      --max-step X         qlb policy: largest relative weight change per\n"
+	"                           window (default 0.25)\n"
+	"      --deadband X         qlb policy: share change ignored (default 0.01)\n"
+	"      --floor X            qlb policy: minimum share of a live backend (0.02)\n"
+	"      --slow-start S       qlb policy: ramp of a new backend, s (default 30)\n"
+	"  -h, --help               this text\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A VIP's policy and the mapping of its slots to backend ids. Slots keep
+ * their backend across windows, so a policy's history survives backends
+ * coming and going; a slot whose backend left is reset before reuse. */
+struct vip_ctl {
+	uint32_t vip_id;
+	int in_use;
+	int kind;
+	uint32_t cap;
+	struct qlb_policy *pol;
+	uint32_t *slot_backend;		/* [cap], QLB_NO_BACKEND if free */
+	double churn_pct;
+};
+
+struct agent {
+	struct qlb_agent_opts o;
+	struct qlb_state *st;
+	struct qlb_stats_snapshot *cur, *prev;
+	int have_prev;
+	struct qlb_probe probes[QLB_MAX_BACKENDS];
+	uint64_t identity[QLB_MAX_BACKENDS];	/* who held the id last window */
+	struct vip_ctl vips[QLB_MAX_VIPS];
+	/* Scratch, sized for the largest VIP. */
+	struct qlb_obs *obs;
+	struct qlb_est *est;
+	uint32_t *weights, *ids;
+	uint32_t scratch_cap;
+	FILE *history;
+	struct qlb_metrics_server *metrics;
+	double last_window_cost_s;
+	uint64_t windows;
+};
+
+void qlb_agent_opts_default(struct qlb_agent_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->window_s = 1.0;
+	o->servers = 1;
+	o->health.kind = QLB_HEALTH_TCP;
+	o->health.rise = 2;
+	o->health.fall = 2;
+	snprintf(o->metrics_listen, sizeof(o->metrics_listen), "127.0.0.1:9464");
+	qlb_policy_opts_default(&o->policy);
+}
+
+static uint64_t backend_identity(const struct qlb_backend *b)
+{
+	return qlb_backend_identity(&b->addr, b->family, b->port) ^
+	       ((uint64_t)b->vip_id << 48) ^ 1;
+}
+
+static int grow_scratch(struct agent *a, uint32_t cap)
+{
+	if (cap <= a->scratch_cap)
+		return 0;
+	free(a->obs);
+	free(a->est);
+	free(a->weights);
+	free(a->ids);
+	a->obs = calloc(cap, sizeof(*a->obs));
+	a->est = calloc(cap, sizeof(*a->est));
+	a->weights = calloc(cap, sizeof(*a->weights));
+	a->ids = calloc(cap, sizeof(*a->ids));
+	if (!a->obs || !a->est || !a->weights || !a->ids) {
+		a->scratch_cap = 0;
+		return -ENOMEM;
+	}
+	a->scratch_cap = cap;
+	return 0;
+}
+
+static void vip_ctl_free(struct vip_ctl *v)
+{
+	qlb_policy_destroy(v->pol);
+	free(v->slot_backend);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Gives the VIP a policy of the right kind with a slot for each backend it
+ * has now, keeping the slots of backends it already had. */
+static int vip_ctl_sync(struct agent *a, struct vip_ctl *v, int kind, const uint32_t *ids,
+			uint32_t n)
+{
+	uint32_t i, j, cap = v->cap;
+	int err;
+
+	if (!v->pol || v->kind != kind || n > v->cap) {
+		vip_ctl_free(v);
+		cap = n < 8 ? 8 : 2 * n;
+		v->slot_backend = malloc(cap * sizeof(*v->slot_backend));
+		if (!v->slot_backend)
+			return -ENOMEM;
+		for (i = 0; i < cap; i++)
+			v->slot_backend[i] = QLB_NO_BACKEND;
+		a->o.policy.window_s = a->o.window_s;
+		err = qlb_policy_create(kind, cap, &a->o.policy, &v->pol);
+		if (err)
+			return err;
+		v->kind = kind;
+		v->cap = cap;
+	}
+	/* Free the slots of backends that left. */
+	for (j = 0; j < v->cap; j++) {
+		uint32_t id = v->slot_backend[j];
+		int still = 0;
+
+		if (id == QLB_NO_BACKEND)
+			continue;
+		for (i = 0; i < n && !still; i++)
+			still = ids[i] == id;
+		if (!still)
+			v->slot_backend[j] = QLB_NO_BACKEND;
+	}
+	/* Seat newcomers in free slots, fresh. */
+	for (i = 0; i < n; i++) {
+		int seated = 0;
+
+		for (j = 0; j < v->cap && !seated; j++)
+			seated = v->slot_backend[j] == ids[i];
+		for (j = 0; j < v->cap && !seated; j++) {
+			if (v->slot_backend[j] != QLB_NO_BACKEND)
+				continue;
+			v->slot_backend[j] = ids[i];
+			qlb_policy_reset_backend(v->pol, j);
+			seated = 1;
+		}
+	}
+	return grow_scratch(a, v->cap);
+}
+
+static uint64_t delta(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : 0;
+}
+
+/* One backend's window, as the policies see it. */
+static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
+{
+	const struct qlb_backend *b = &a->st->backends[id];
+	const struct qlb_backend_stats *c = &a->cur->be[id], *p = &a->prev->be[id];
+	__u64 hist[QLB_RT_BUCKETS];
+	uint64_t done = c->flows_closed + c->flows_expired;
+	int k;
+
+	memset(ob, 0, sizeof(*ob));
+	ob->dt_s = dt;
+	ob->arrivals = delta(c->flows_new, p->flows_new);
+	ob->completions = delta(done, p->flows_closed + p->flows_expired);
+	ob->active = c->flows_new > done ? (double)(c->flows_new - done) : 0;
+	ob->rt_samples = delta(c->rt_count, p->rt_count);
+	ob->rt_mean_s = ob->rt_samples ?
+		delta(c->rt_sum_ns, p->rt_sum_ns) / 1e9 / ob->rt_samples : NAN;
+	for (k = 0; k < QLB_RT_BUCKETS; k++)
+		hist[k] = delta(c->rt_hist[k], p->rt_hist[k]);
+	ob->rt_p99_s = ob->rt_samples ? qlb_rt_percentile_us(hist, 99) / 1e6 : NAN;
+	ob->cpu_util = NAN;
+	ob->mem_util = NAN;
+	ob->servers = a->o.servers;
+	ob->config_weight = b->weight;
+	ob->healthy = !(b->flags & (QLB_BE_F_DOWN | QLB_BE_F_DRAIN));
+	ob->true_mu = NAN;
+}
+
+static void publish_est(struct agent *a, uint32_t id, int kind, const struct qlb_est *e,
+			double now)
+{
+	struct qlb_backend_est out = {};
+	__u32 key = id;
+
+#define FIX(x, scale) (isfinite(x) && (x) > 0 ? (__u64)((x) * (scale) + 0.5) : 0)
+	out.updated_ns = (__u64)(now * 1e9);
+	out.lambda_milli = FIX(e->lambda, 1e3);
+	out.mu_milli = FIX(e->mu, 1e3);
+	out.rho_micro = FIX(e->rho, 1e6);
+	out.w_paper_ns = FIX(e->w_paper, 1e9);
+	out.t_system_ns = FIX(e->t_system, 1e9);
+	out.share_micro = FIX(e->share, 1e6);
+#undef FIX
+	out.policy = kind;
+	out.health_fails = a->probes[id].fails;
+	bpf_map_update_elem(a->st->maps.backend_est, &key, &out, BPF_ANY);
+}
+
+static void history_row(struct agent *a, double now, const struct qlb_vip_entry *v,
+			uint32_t id, const struct qlb_obs *ob, const struct qlb_est *e,
+			uint32_t weight, double churn)
+{
+	const struct qlb_backend *b = &a->st->backends[id];
+	char vbuf[64], bbuf[64];
+
+	if (!a->history)
+		return;
+	qlb_format_endpoint(&v->key.addr, v->key.family, ntohs(v->key.port), vbuf, sizeof(vbuf));
+	qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), bbuf, sizeof(bbuf));
+	fprintf(a->history,
+		"%.3f,%s,%s,%s,%u,%.6f,%llu,%llu,%.0f,%.3f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%u,%.3f\n",
+		now, vbuf, bbuf, qlb_policy_name(v->val.policy), weight, e->share,
+		(unsigned long long)ob->arrivals, (unsigned long long)ob->completions, ob->active,
+		e->lambda, e->mu, e->rho, e->w_paper, e->t_system, ob->rt_mean_s, ob->rt_p99_s,
+		ob->healthy, churn);
+}
+
+/* Health: probe, then mark backends down or up in the map. */
+static void run_health(struct agent *a, double deadline)
+{
+	uint32_t i;
+
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		const struct qlb_backend *b = &a->st->backends[i];
+		struct qlb_probe *p = &a->probes[i];
+		uint64_t who = backend_identity(b);
+
+		p->active = (b->flags & QLB_BE_F_IN_USE) && a->o.health.kind != QLB_HEALTH_NONE;
+		if (!p->active)
+			continue;
+		if (a->identity[i] != who) {
+			/* A new backend starts up, as the data plane treats it. */
+			*p = (struct qlb_probe){ .addr = b->addr, .family = b->family, .up = 1,
+						 .fd = -1, .next_at = 0 };
+			a->identity[i] = who;
+		}
+		p->port = ntohs(b->port);
+		if (!p->port) {
+			const struct qlb_vip_entry *v = NULL;
+			int j;
+
+			for (j = 0; j < a->st->nvips && !v; j++)
+				if (a->st->vips[j].val.vip_id == b->vip_id)
+					v = &a->st->vips[j];
+			p->port = v ? ntohs(v->key.port) : 0;
+		}
+	}
+	qlb_health_run(a->probes, QLB_MAX_BACKENDS, &a->o.health, deadline);
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		struct qlb_backend *b = &a->st->backends[i];
+		const struct qlb_probe *p = &a->probes[i];
+		uint32_t flags;
+		char buf[64];
+
+		if (!p->active || !(b->flags & QLB_BE_F_IN_USE))
+			continue;
+		flags = p->up ? b->flags & ~QLB_BE_F_DOWN : b->flags | QLB_BE_F_DOWN;
+		if (flags == b->flags)
+			continue;
+		qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), buf, sizeof(buf));
+		fprintf(stderr, "qlb agent: backend %s is %s\n", buf, p->up ? "up" : "down");
+		/* Through the ring at once: a down backend takes no new flow. */
+		qlb_backend_update(a->st, i, b->weight, flags);
+	}
+}
+
+static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double now)
+{
+	struct vip_ctl *vc = &a->vips[v->val.vip_id];
+	uint32_t ids[QLB_MAX_BACKENDS], n = 0, i, live = 0;
+	int kind = (int)v->val.policy, err;
+
+	if (kind < 0 || kind >= QLB_POLICY_MAX || kind == QLB_POLICY_ORACLE)
+		kind = QLB_POLICY_WRR;
+	for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		if ((a->st->backends[i].flags & QLB_BE_F_IN_USE) &&
+		    a->st->backends[i].vip_id == v->val.vip_id)
+			ids[n++] = i;
+	vc->in_use = 1;
+	vc->vip_id = v->val.vip_id;
+	if (!n)
+		return 0;
+	err = vip_ctl_sync(a, vc, kind, ids, n);
+	if (err)
+		return err;
+
+	for (i = 0; i < vc->cap; i++) {
+		uint32_t id = vc->slot_backend[i];
+
+		if (id == QLB_NO_BACKEND) {
+			memset(&a->obs[i], 0, sizeof(a->obs[i]));
+			a->obs[i].dt_s = dt;
+			a->obs[i].servers = 1;
+			a->obs[i].rt_mean_s = a->obs[i].rt_p99_s = NAN;
+			a->obs[i].cpu_util = a->obs[i].mem_util = a->obs[i].true_mu = NAN;
+			continue;
+		}
+		observe(a, id, dt, &a->obs[i]);
+	}
+	err = qlb_policy_update(vc->pol, a->obs, vc->cap, NAN, a->weights, a->est);
+	if (err)
+		return err;
+
+	/* The ring carries the policy's weights; drain and down stay flags. */
+	for (i = 0; i < vc->cap; i++) {
+		if (vc->slot_backend[i] == QLB_NO_BACKEND)
+			continue;
+		a->ids[live] = vc->slot_backend[i];
+		a->weights[live] = a->weights[i] > QLB_MAX_WEIGHT ? QLB_MAX_WEIGHT : a->weights[i];
+		live++;
+	}
+	err = qlb_apply_ring_weights(a->st, v->val.vip_id, a->ids, a->weights, live,
+				     &vc->churn_pct);
+	if (err)
+		return err;
+	for (i = 0; i < vc->cap; i++) {
+		uint32_t id = vc->slot_backend[i];
+
+		if (id == QLB_NO_BACKEND)
+			continue;
+		publish_est(a, id, kind, &a->est[i], now);
+		history_row(a, now, v, id, &a->obs[i], &a->est[i],
+			    a->st->backends[id].ring_weight, vc->churn_pct);
+	}
+	return 0;
+}
+
+static int run_window(struct agent *a, double deadline)
+{
+	struct qlb_stats_snapshot *tmp;
+	double t0 = mono_now(), dt;
+	int err, i;
+
+	err = qlb_state_lock(a->st);
+	if (err)
+		return err;
+	err = qlb_state_read(a->st);
+	if (!err)
+		err = qlb_stats_read(a->st, a->cur);
+	if (err)
+		goto out;
+	if (a->have_prev) {
+		dt = a->cur->at - a->prev->at;
+		for (i = 0; i < a->st->nvips && dt > 0; i++) {
+			err = run_vip(a, &a->st->vips[i], dt, a->cur->at);
+			if (err) {
+				qlb_err("agent: VIP %u: %s", a->st->vips[i].val.vip_id,
+					strerror(-err));
+				err = 0;	/* one VIP's trouble stops no other */
+			}
+		}
+		if (a->history)
+			fflush(a->history);
+	}
+	a->last_window_cost_s = mono_now() - t0;
+	qlb_state_unlock(a->st);
+	/* Probes run unlocked: they wait on the network, not on the maps. */
+	run_health(a, deadline);
+	if (a->metrics)
+		qlb_metrics_publish(a->metrics, a->st, a->cur, a->last_window_cost_s, a->windows);
+	tmp = a->prev;
+	a->prev = a->cur;
+	a->cur = tmp;
+	a->have_prev = 1;
+	a->windows++;
+	return 0;
+out:
+	qlb_state_unlock(a->st);
+	return err;
+}
+
+int qlb_agent_run(const struct qlb_agent_opts *o)
+{
+	struct agent *a;
+	double next;
+	int err, i;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->o = *o;
+	if (!a->o.health.interval_s)
+		a->o.health.interval_s = a->o.window_s;
+	a->o.health.timeout_s = a->o.health.interval_s < 1 ? a->o.health.interval_s : 1;
+	for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		a->probes[i].fd = -1;
+	a->cur = calloc(1, sizeof(*a->cur));
+	a->prev = calloc(1, sizeof(*a->prev));
+	if (!a->cur || !a->prev) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = qlb_state_open(&a->st, 0, 0);
+	if (err)
+		goto out;
+	if (o->history_path[0]) {
+		int fresh;
+
+		a->history = fopen(o->history_path, "a");
+		if (!a->history) {
+			err = -errno;
+			qlb_err("cannot open history file %s: %s", o->history_path, strerror(errno));
+			goto out;
+		}
+		fresh = ftell(a->history) == 0;
+		if (fresh)
+			fputs("ts,vip,backend,policy,weight,share,arrivals,completions,active,"
+			      "lambda,mu,rho,w_paper,t_system_s,rt_mean_s,rt_p99_s,healthy,"
+			      "churn_pct\n", a->history);
+	}
+	if (strcmp(o->metrics_listen, "none")) {
+		err = qlb_metrics_start(o->metrics_listen, &a->metrics);
+		if (err) {
+			qlb_err("cannot serve metrics on %s: %s", o->metrics_listen, strerror(-err));
+			goto out;
+		}
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "qlb agent: window %.3g s, pins %s%s%s\n", o->window_s, a->st->pin_dir,
+		a->metrics ? ", metrics on " : "", a->metrics ? o->metrics_listen : "");
+
+	next = mono_now();
+	while (!stop_requested) {
+		double now;
+
+		next += o->window_s;
+		err = run_window(a, next);
+		if (err) {
+			qlb_err("agent: %s", strerror(-err));
+			break;
+		}
+		if (qlb_verbose)
+			fprintf(stderr, "qlb agent: window %llu took %.3f ms\n",
+				(unsigned long long)a->windows, a->last_window_cost_s * 1e3);
+		now = mono_now();
+		if (next > now)
+			usleep((useconds_t)((next - now) * 1e6));
+		else
+			next = now;	/* overran: start again from now */
+	}
+	fprintf(stderr, "qlb agent: stopping after %llu windows\n",
+		(unsigned long long)a->windows);
+out:
+	if (a->metrics)
+		qlb_metrics_stop(a->metrics);
+	if (a->history)
+		fclose(a->history);
+	for (i = 0; i < QLB_MAX_VIPS; i++)
+		vip_ctl_free(&a->vips[i]);
+	free(a->obs);
+	free(a->est);
+	free(a->weights);
+	free(a->ids);
+	qlb_state_close(a->st);
+	free(a->cur);
+	free(a->prev);
+	free(a);
+	return err;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (!*s || *end || !(v >= lo && v <= hi))
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	enum { OPT_RISE = 256, OPT_FALL, OPT_STEP, OPT_DEADBAND, OPT_FLOOR, OPT_SLOW };
+	static const struct option opts[] = {
+		{ "window", required_argument, NULL, 'w' },
+		{ "servers", required_argument, NULL, 'c' },
+		{ "health", required_argument, NULL, 'H' },
+		{ "health-interval", required_argument, NULL, 'i' },
+		{ "rise", required_argument, NULL, OPT_RISE },
+		{ "fall", required_argument, NULL, OPT_FALL },
+		{ "history", required_argument, NULL, 'o' },
+		{ "metrics-listen", required_argument, NULL, 'm' },
+		{ "max-step", required_argument, NULL, OPT_STEP },
+		{ "deadband", required_argument, NULL, OPT_DEADBAND },
+		{ "floor", required_argument, NULL, OPT_FLOOR },
+		{ "slow-start", required_argument, NULL, OPT_SLOW },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct qlb_agent_opts o;
+	int c, bad = 0;
+
+	qlb_agent_opts_default(&o);
+	optind = 1;
+	opterr = 0;
+	while (!bad && (c = getopt_long(argc, argv, "w:c:H:i:o:m:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			bad = parse_double(optarg, 0.1, 60, &o.window_s);
+			break;
+		case 'c':
+			bad = qlb_parse_u32(optarg, 1, 1024, &o.servers);
+			break;
+		case 'H':
+			bad = qlb_health_parse(optarg, &o.health);
+			break;
+		case 'i':
+			bad = parse_double(optarg, 0.1, 3600, &o.health.interval_s);
+			break;
+		case OPT_RISE:
+			bad = qlb_parse_u32(optarg, 1, 100, &o.health.rise);
+			break;
+		case OPT_FALL:
+			bad = qlb_parse_u32(optarg, 1, 100, &o.health.fall);
+			break;
+		case 'o':
+			bad = snprintf(o.history_path, sizeof(o.history_path), "%s", optarg) >=
+			      (int)sizeof(o.history_path) ? -ERANGE : 0;
+			break;
+		case 'm':
+			bad = qlb_metrics_parse_listen(optarg) ? -EINVAL : 0;
+			snprintf(o.metrics_listen, sizeof(o.metrics_listen), "%s", optarg);
+			break;
+		case OPT_STEP:
+			bad = parse_double(optarg, 0.01, 10, &o.policy.max_step);
+			break;
+		case OPT_DEADBAND:
+			bad = parse_double(optarg, 0, 0.5, &o.policy.deadband);
+			break;
+		case OPT_FLOOR:
+			bad = parse_double(optarg, 0, 0.5, &o.policy.floor_share);
+			break;
+		case OPT_SLOW:
+			bad = parse_double(optarg, 0, 3600, &o.policy.slow_start_s);
+			break;
+		case 'h':
+			fputs(agent_usage, stdout);
+			return 0;
+		default:
+			qlb_err("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+			return QLB_EXIT_USAGE;
+		}
+		if (bad) {
+			const struct option *opt = opts;
+
+			while (opt->name && opt->val != c)
+				opt++;
+			qlb_err("bad --%s '%s' (see --help)", opt->name ? opt->name : "?", optarg);
+			return QLB_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		qlb_err("unexpected argument '%s'", argv[optind]);
+		return QLB_EXIT_USAGE;
+	}
+	return qlb_exit_code(qlb_agent_run(&o));
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef QLB_AGENT_H
+#define QLB_AGENT_H
+
+#include "health.h"
+#include "policy.h"
+#include "qlb.h"
+
+struct qlb_agent_opts {
+	double window_s;
+	uint32_t servers;		/* c of M/M/c */
+	struct qlb_health_opts health;
+	struct qlb_policy_opts policy;
+	char history_path[512];
+	char metrics_listen[64];	/* "ADDR:PORT" or "none" */
+};
+
+void qlb_agent_opts_default(struct qlb_agent_opts *o);
+/* Runs until SIGINT/SIGTERM. Returns 0 or -errno. */
+int qlb_agent_run(const struct qlb_agent_opts *o);
+int cmd_agent(int argc, char **argv);
+
+/* ---- Prometheus endpoint (metrics.c) ---- */
+struct qlb_metrics_server;
+
+/* 0 if s is "none", "ADDR:PORT" or "[ADDR6]:PORT"; -EINVAL otherwise. */
+int qlb_metrics_parse_listen(const char *s);
+int qlb_metrics_start(const char *listen, struct qlb_metrics_server **out);
+/* Replaces the exposition with one built from this window's state. */
+void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
+			 const struct qlb_stats_snapshot *snap, double window_cost_s,
+			 uint64_t windows);
+void qlb_metrics_stop(struct qlb_metrics_server *m);
+
+#endif
