@@ -8,7 +8,7 @@ OUT      := build
 CLANG    ?= clang
 CC       ?= gcc
 BPFTOOL  ?= bpftool
-PKGS     := libbpf libxdp libnl-route-3.0 libnl-3.0 jansson libxxhash zlib libmicrohttpd
+PKGS     := libbpf libxdp libnl-route-3.0 libnl-3.0 jansson libxxhash zlib libmicrohttpd libcurl
 
 ifeq ($(V),1)
 Q :=

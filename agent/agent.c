@@ -31,6 +31,7 @@ static const char agent_usage[] =
 	"Usage: qlb agent [--window S] [--servers C] [--health tcp|http[:PATH]|none]\n"
 	"                 [--health-interval S] [--rise N] [--fall N]\n"
 	"                 [--history FILE] [--metrics-listen ADDR:PORT|none]\n"
+	"                 [--usage ADDR=cgroup:REL|prom:URL ...]\n"
 	"                 [--max-step X] [--deadband X] [--floor X] [--slow-start S]\n"
 	"\n"
 	"Run the control loop in the foreground until SIGINT or SIGTERM. Each VIP\n"
@@ -49,6 +50,10 @@ static const char agent_usage[] =
 	"      --deadband X         qlb policy: share change ignored (default 0.01)\n"
 	"      --floor X            qlb policy: minimum share of a live backend (0.02)\n"
 	"      --slow-start S       qlb policy: ramp of a new backend, s (default 30)\n"
+	"  -u, --usage ADDR=SPEC    where a backend's CPU and memory utilisation come\n"
+	"                           from (lcpu, lram; qlb uses CPU when known):\n"
+	"                           cgroup:REL (cgroup v1 path, e.g. qlbt/b1) or\n"
+	"                           prom:URL (node_exporter text); repeatable\n"
 	"  -h, --help               this text\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -223,6 +228,15 @@ static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
 	ob->rt_p99_s = ob->rt_samples ? qlb_rt_percentile_us(hist, 99) / 1e6 : NAN;
 	ob->cpu_util = NAN;
 	ob->mem_util = NAN;
+	if (a->o.usage.n) {
+		struct qlb_usage_src *u = qlb_usage_map_find(&a->o.usage, &b->addr, b->family,
+							     ntohs(b->port));
+
+		if (u) {
+			ob->cpu_util = u->cpu_util;
+			ob->mem_util = u->mem_util;
+		}
+	}
 	ob->servers = a->o.servers;
 	ob->config_weight = b->weight;
 	ob->healthy = !(b->flags & (QLB_BE_F_DOWN | QLB_BE_F_DRAIN));
@@ -392,6 +406,8 @@ static int run_window(struct agent *a, double deadline)
 		err = qlb_stats_read(a->st, a->cur);
 	if (err)
 		goto out;
+	if (a->o.usage.n)
+		qlb_usage_map_sample(&a->o.usage, a->cur->at);
 	if (a->have_prev) {
 		dt = a->cur->at - a->prev->at;
 		for (i = 0; i < a->st->nvips && dt > 0; i++) {
@@ -540,6 +556,7 @@ int cmd_agent(int argc, char **argv)
 		{ "deadband", required_argument, NULL, OPT_DEADBAND },
 		{ "floor", required_argument, NULL, OPT_FLOOR },
 		{ "slow-start", required_argument, NULL, OPT_SLOW },
+		{ "usage", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -549,7 +566,7 @@ int cmd_agent(int argc, char **argv)
 	qlb_agent_opts_default(&o);
 	optind = 1;
 	opterr = 0;
-	while (!bad && (c = getopt_long(argc, argv, "w:c:H:i:o:m:h", opts, NULL)) != -1) {
+	while (!bad && (c = getopt_long(argc, argv, "w:c:H:i:o:m:u:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			bad = parse_double(optarg, 0.1, 60, &o.window_s);
@@ -589,11 +606,16 @@ int cmd_agent(int argc, char **argv)
 		case OPT_SLOW:
 			bad = parse_double(optarg, 0, 3600, &o.policy.slow_start_s);
 			break;
+		case 'u':
+			bad = qlb_usage_map_parse(optarg, &o.usage);
+			break;
 		case 'h':
+			qlb_usage_map_free(&o.usage);
 			fputs(agent_usage, stdout);
 			return 0;
 		default:
 			qlb_err("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+			qlb_usage_map_free(&o.usage);
 			return QLB_EXIT_USAGE;
 		}
 		if (bad) {
@@ -602,12 +624,16 @@ int cmd_agent(int argc, char **argv)
 			while (opt->name && opt->val != c)
 				opt++;
 			qlb_err("bad --%s '%s' (see --help)", opt->name ? opt->name : "?", optarg);
+			qlb_usage_map_free(&o.usage);
 			return QLB_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
 		qlb_err("unexpected argument '%s'", argv[optind]);
+		qlb_usage_map_free(&o.usage);
 		return QLB_EXIT_USAGE;
 	}
-	return qlb_exit_code(qlb_agent_run(&o));
+	c = qlb_exit_code(qlb_agent_run(&o));
+	qlb_usage_map_free(&o.usage);
+	return c;
 }

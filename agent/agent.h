@@ -5,6 +5,7 @@
 #include "health.h"
 #include "policy.h"
 #include "qlb.h"
+#include "usage.h"
 
 struct qlb_agent_opts {
 	double window_s;
@@ -13,6 +14,7 @@ struct qlb_agent_opts {
 	struct qlb_policy_opts policy;
 	char history_path[512];
 	char metrics_listen[64];	/* "ADDR:PORT" or "none" */
+	struct qlb_usage_map usage;	/* CPU/memory sources for lcpu/lram/qlb */
 };
 
 void qlb_agent_opts_default(struct qlb_agent_opts *o);

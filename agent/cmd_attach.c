@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -133,6 +134,8 @@ int cmd_detach(int argc, char **argv)
 		qlb_err("--purge needs --all");
 		return QLB_EXIT_USAGE;
 	}
+	if (purge && access(qlb_pin_dir(), F_OK))
+		return 0;	/* nothing pinned: nothing to do */
 	err = qlb_state_open(&st, 0, 1);
 	if (err == -ENOENT && purge)	/* nothing usable pinned: clear what is */
 		return qlb_exit_code(qlb_purge_pins(qlb_pin_dir()));

@@ -170,7 +170,9 @@ void qlb_health_run(struct qlb_probe *probes, uint32_t n, const struct qlb_healt
 		p->changed = 0;
 		if (!p->active || now < p->next_at)
 			continue;
-		p->next_at = now + o->interval_s;
+		/* Windows start with some jitter: without the slack a probe due
+		 * a hair after a window's start would wait for the next one. */
+		p->next_at = now + 0.9 * o->interval_s;
 		if (probe_start(p, o, &ok))
 			record(p, o, ok);
 	}

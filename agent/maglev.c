@@ -7,6 +7,18 @@
  * floor(R * w_i / w_max) slots, so shares follow the weights to within one
  * slot per backend, and a backend's preference list (hence most of its slots)
  * does not depend on the other backends.
+ *
+ * The build yields exactly the ring of that round-by-round loop (checked
+ * against it in tests/unit/test_maglev.c), faster in three ways: ~1.7 ->
+ * ~0.9 ms at 1,000 backends, and ~40 ms -> ~1 ms when one weight dwarfs the
+ * others, as the qlb policy's floors make them:
+ *  - claims are listed in the loop's order, (round, backend), by a counting
+ *    sort of each backend's claim rounds, instead of visiting every backend
+ *    in every round (m w_max / sum(w) rounds of n visits);
+ *  - a claim probes four slots of its permutation at once, without a
+ *    branch per probe (the loop's exit mispredicted once per claim);
+ *  - the last claims, which walk m / free slots each, compute instead which
+ *    free slot their permutation reaches first.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,65 +56,233 @@ static int by_identity(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+#define RING_M QLB_RING_SIZE
+/* Claims left to the free-slot search: it costs ~TAIL^2 / 2 multiplications
+ * where walking would cost ~m ln(TAIL) probes. */
+#define TAIL 256
+/* Below this many backends a claim's probes depend on its own previous
+ * claim, and a predicted branch beats the branch-free probe. */
+#define FEW_BACKENDS 4
+
+/* One backend's walk along its permutation offset + j * skip (mod m). */
+struct claimer {
+	uint32_t pos;		/* next slot of the permutation to try */
+	uint32_t skip, skip4;	/* skip and 4 * skip, mod m */
+	uint32_t inv;		/* skip^-1 mod m, 0 until needed */
+	uint32_t q, rem;	/* w_max = q * weight + rem */
+	uint32_t weight, nclaims;
+	uint32_t id;
+};
+
+static inline uint32_t add_mod(uint32_t p, uint32_t d)
+{
+	p += d;
+	return p >= RING_M ? p - RING_M : p;
+}
+
+static inline unsigned is_used(const uint64_t *used, uint32_t p)
+{
+	return (unsigned)(used[p / 64] >> (p % 64)) & 1;
+}
+
+/* x^-1 mod m (m prime, Fermat). */
+static uint32_t inverse_mod(uint32_t x)
+{
+	uint64_t r = 1, b = x;
+
+	for (uint32_t e = RING_M - 2; e; e >>= 1, b = b * b % RING_M)
+		if (e & 1)
+			r = r * b % RING_M;
+	return (uint32_t)r;
+}
+
+/* Calls body with round set to the round of each of c's claims, in order:
+ * claim k (from 1) falls in round ceil(k * w_max / weight), stepped here
+ * without a division. */
+#define FOR_EACH_CLAIM_ROUND(c, round, body)                                   \
+	do {                                                                   \
+		uint32_t whole_ = 0, frac_ = 0;                                \
+		for (uint32_t k_ = 0; k_ < (c)->nclaims; k_++) {               \
+			whole_ += (c)->q;                                      \
+			frac_ += (c)->rem;                                     \
+			if (frac_ >= (c)->weight) {                            \
+				frac_ -= (c)->weight;                          \
+				whole_++;                                      \
+			}                                                      \
+			round = whole_ + (frac_ > 0);                          \
+			body;                                                  \
+		}                                                              \
+	} while (0)
+
+/* The first free slot of x's permutation from x->pos. */
+static inline __attribute__((always_inline)) uint32_t
+walk(const uint64_t *used, const struct claimer *x, int few)
+{
+	uint32_t a = x->pos, b, c, d;
+	unsigned mask;
+
+	if (few) {
+		while (is_used(used, a))
+			a = add_mod(a, x->skip);
+		return a;
+	}
+	b = add_mod(a, x->skip);
+	c = add_mod(b, x->skip);
+	d = add_mod(c, x->skip);
+	for (;;) {
+		mask = is_used(used, a) | is_used(used, b) << 1 | is_used(used, c) << 2 |
+		       is_used(used, d) << 3;
+		if (__builtin_expect(mask != 0xf, 1))
+			break;
+		a = add_mod(a, x->skip4);
+		b = add_mod(b, x->skip4);
+		c = add_mod(c, x->skip4);
+		d = add_mod(d, x->skip4);
+	}
+	/* Selects, not jumps: which one is free is anyone's guess. */
+	mask = __builtin_ctz(~mask);
+	a = mask & 1 ? b : a;
+	c = mask & 1 ? d : c;
+	return mask & 2 ? c : a;
+}
+
+/* Claims order[0..count) by walking; few is a constant in each caller, so
+ * each gets its own loop. */
+static inline __attribute__((always_inline)) void
+claim_walking(struct claimer *c, const uint32_t *order, uint32_t count, uint64_t *used,
+	      uint32_t *ring, int few)
+{
+	for (uint32_t k = 0; k < count; k++) {
+		struct claimer *x = &c[order[k]];
+		uint32_t p = walk(used, x, few);
+
+		used[p / 64] |= 1ull << (p % 64);
+		ring[p] = x->id;
+		x->pos = add_mod(p, x->skip);
+	}
+}
+
+/* The free slot x's permutation reaches first: the one the fewest steps
+ * (slot - pos) / skip mod m ahead. Returns its index in free_slots. */
+static uint32_t nearest_free(struct claimer *x, const uint32_t *free_slots, uint32_t nfree)
+{
+	uint32_t best = 0, bestd = RING_M;
+
+	if (!x->inv)
+		x->inv = inverse_mod(x->skip);
+	for (uint32_t f = 0; f < nfree; f++) {
+		uint32_t d = (uint32_t)((uint64_t)(free_slots[f] + RING_M - x->pos) * x->inv %
+					RING_M);
+
+		if (d < bestd) {
+			bestd = d;
+			best = f;
+		}
+	}
+	return best;
+}
+
 int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
 {
-	const uint32_t m = QLB_RING_SIZE;
+	const uint32_t m = RING_M;
 	struct qlb_maglev_backend *be = NULL;
-	uint32_t *offset = NULL, *skip = NULL, *next = NULL;
-	uint64_t *credit = NULL;
-	uint32_t wmax = 0, filled = 0;
+	struct claimer *c = NULL;
+	uint32_t *start = NULL, *order = NULL, free_slots[TAIL], nfree = 0;
+	uint32_t wmax = 0, nl = 0, rounds, total = 0, k;
+	uint64_t *used = NULL, wsum = 0;
 	int i, err = 0;
 
 	for (i = 0; i < (int)m; i++)
 		ring[i] = QLB_NO_BACKEND;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (in[i].weight > wmax)
 			wmax = in[i].weight;
-	if (!n || !wmax)
+		wsum += in[i].weight;
+		nl += in[i].weight > 0;
+	}
+	if (!nl)
 		return 0;
-
-	be = malloc(n * sizeof(*be));
-	offset = malloc(n * sizeof(*offset));
-	skip = malloc(n * sizeof(*skip));
-	next = calloc(n, sizeof(*next));
-	credit = calloc(n, sizeof(*credit));
-	if (!be || !offset || !skip || !next || !credit) {
+	/* Rounds enough for m claims: a backend has claimed more than
+	 * rounds * w / w_max - 1 of them, so all together more than m. */
+	rounds = (uint32_t)(((uint64_t)(m + nl) * wmax + wsum - 1) / wsum);
+	be = malloc(nl * sizeof(*be));
+	c = malloc(nl * sizeof(*c));
+	start = calloc(rounds + 2, sizeof(*start));
+	used = calloc((m + 63) / 64, sizeof(*used));
+	if (!be || !c || !start || !used) {
 		err = -ENOMEM;
 		goto out;
 	}
-	/* Claim order must not depend on the order backends were added. */
-	memcpy(be, in, n * sizeof(*be));
-	qsort(be, n, sizeof(*be), by_identity);
-	for (i = 0; i < n; i++) {
-		uint64_t h2 = XXH64(&be[i].offset_seed, sizeof(be[i].offset_seed), 0x5eed);
+	/* Claim order must not depend on the order backends were added;
+	 * backends without weight never claim. */
+	nl = 0;
+	for (i = 0; i < n; i++)
+		if (in[i].weight)
+			be[nl++] = in[i];
+	qsort(be, nl, sizeof(*be), by_identity);
+	for (uint32_t j = 0; j < nl; j++) {
+		uint64_t h2 = XXH64(&be[j].offset_seed, sizeof(be[j].offset_seed), 0x5eed);
 
-		offset[i] = be[i].offset_seed % m;
-		skip[i] = h2 % (m - 1) + 1;
+		c[j] = (struct claimer){
+			.pos = be[j].offset_seed % m,
+			.skip = h2 % (m - 1) + 1,
+			.q = wmax / be[j].weight,
+			.rem = wmax % be[j].weight,
+			.weight = be[j].weight,
+			.nclaims = (uint32_t)((uint64_t)rounds * be[j].weight / wmax),
+			.id = be[j].id,
+		};
+		c[j].skip4 = (uint32_t)(4ull * c[j].skip % m);
+		total += c[j].nclaims;
+	}
+	order = malloc(total * sizeof(*order));
+	if (!order) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* Counting sort by round, stable: within a round, in identity order,
+	 * as the round-by-round loop visits them. */
+	for (uint32_t j = 0; j < nl; j++) {
+		uint32_t r;
+
+		FOR_EACH_CLAIM_ROUND(&c[j], r, start[r + 1]++);
+	}
+	for (uint32_t r = 1; r <= rounds + 1; r++)
+		start[r] += start[r - 1];
+	for (uint32_t j = 0; j < nl; j++) {
+		uint32_t r;
+
+		FOR_EACH_CLAIM_ROUND(&c[j], r, order[start[r]++] = j);
 	}
 
-	while (filled < m) {
-		for (i = 0; i < n && filled < m; i++) {
-			uint32_t slot;
+	/* The first m claims fill the ring, one slot each. */
+	k = total < m - TAIL ? total : m - TAIL;
+	if (nl < FEW_BACKENDS)
+		claim_walking(c, order, k, used, ring, 1);
+	else
+		claim_walking(c, order, k, used, ring, 0);
+	for (uint32_t p = 0; p < m && nfree < TAIL; p++)
+		if (!is_used(used, p))
+			free_slots[nfree++] = p;
+	for (; k < m && k < total && nfree; k++) {
+		struct claimer *x = &c[order[k]];
+		uint32_t f = 0;
 
-			if (!be[i].weight)
-				continue;
-			credit[i] += be[i].weight;
-			if (credit[i] < wmax)
-				continue;
-			credit[i] -= wmax;
-			do {
-				slot = (offset[i] + (uint64_t)next[i] * skip[i]) % m;
-				next[i]++;
-			} while (ring[slot] != QLB_NO_BACKEND);
-			ring[slot] = be[i].id;
-			filled++;
-		}
+		if (is_used(used, x->pos))
+			f = nearest_free(x, free_slots, nfree);
+		else
+			while (free_slots[f] != x->pos)
+				f++;
+		used[free_slots[f] / 64] |= 1ull << (free_slots[f] % 64);
+		ring[free_slots[f]] = x->id;
+		x->pos = add_mod(free_slots[f], x->skip);
+		free_slots[f] = free_slots[--nfree];
 	}
 out:
 	free(be);
-	free(offset);
-	free(skip);
-	free(next);
-	free(credit);
+	free(c);
+	free(start);
+	free(order);
+	free(used);
 	return err;
 }

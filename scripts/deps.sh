@@ -10,7 +10,7 @@ PACKAGES=(
 	libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
 	libnl-3-dev libnl-route-3-dev
 	# userspace libraries: JSON output, tests
-	libjansson-dev libxxhash-dev libmicrohttpd-dev libcmocka-dev bats
+	libjansson-dev libxxhash-dev libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev bats
 	# testbed: namespaces, real servers and clients
 	iproute2 nftables ethtool nginx-light curl wrk nghttp2-client httperf jq iputils-ping
 	procps psmisc
