@@ -32,6 +32,7 @@ static const char agent_usage[] =
 	"                 [--health-interval S] [--rise N] [--fall N]\n"
 	"                 [--history FILE] [--metrics-listen ADDR:PORT|none]\n"
 	"                 [--usage ADDR=cgroup:REL|prom:URL ...]\n"
+	"                 [--forecast MODEL|compiled|none] [--on-scale CMD] ...\n"
 	"                 [--max-step X] [--deadband X] [--floor X] [--slow-start S]\n"
 	"\n"
 	"Run the control loop in the foreground until SIGINT or SIGTERM. Each VIP\n"
@@ -54,6 +55,20 @@ static const char agent_usage[] =
 	"                           from (lcpu, lram; qlb uses CPU when known):\n"
 	"                           cgroup:REL (cgroup v1 path, e.g. qlbt/b1) or\n"
 	"                           prom:URL (node_exporter text); repeatable\n"
+	"  -f, --forecast M         arrival forecast for the qlb policy: compiled\n"
+	"                           (default: the built-in LSTM), none (baselines\n"
+	"                           only) or a model file from 'qlb forecast train';\n"
+	"                           the candidate with the lowest recent error wins\n"
+	"      --forecast-scale X   the model's units per arrival/s (default 60:\n"
+	"                           the built-in model learned requests per minute)\n"
+	"      --forecast-validation N  windows scored to pick the forecaster (30)\n"
+	"      --scale-up X         forecast utilisation sum(lambda^)/sum(mu^) above\n"
+	"                           which a scale-up event fires (default 0.8)\n"
+	"      --scale-down X       ... below which a scale-down fires (default 0.3)\n"
+	"      --scale-windows K    consecutive windows needed (default 3)\n"
+	"      --scale-cooldown N   windows after an event with no other (default 10)\n"
+	"      --on-scale CMD       run CMD (sh -c) on an event, with QLB_SCALE_*\n"
+	"                           and QLB_VIP in its environment\n"
 	"  -h, --help               this text\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -83,6 +98,11 @@ struct vip_ctl {
 	struct qlb_policy *pol;
 	uint32_t *slot_backend;		/* [cap], QLB_NO_BACKEND if free */
 	double churn_pct;
+	struct qlb_forecaster *fc;
+	struct qlb_scaler sc;
+	struct qlb_forecast_info fi;
+	int scale_fired;
+	struct qlb_scale_event ev;
 };
 
 struct agent {
@@ -100,6 +120,7 @@ struct agent {
 	uint32_t scratch_cap;
 	FILE *history;
 	struct qlb_metrics_server *metrics;
+	struct qlb_vip_report reports[QLB_MAX_VIPS];
 	double last_window_cost_s;
 	uint64_t windows;
 };
@@ -114,6 +135,9 @@ void qlb_agent_opts_default(struct qlb_agent_opts *o)
 	o->health.fall = 2;
 	snprintf(o->metrics_listen, sizeof(o->metrics_listen), "127.0.0.1:9464");
 	qlb_policy_opts_default(&o->policy);
+	qlb_forecaster_opts_default(&o->forecast);
+	snprintf(o->forecast_model, sizeof(o->forecast_model), "compiled");
+	qlb_scaler_opts_default(&o->scale);
 }
 
 static uint64_t backend_identity(const struct qlb_backend *b)
@@ -142,11 +166,40 @@ static int grow_scratch(struct agent *a, uint32_t cap)
 	return 0;
 }
 
-static void vip_ctl_free(struct vip_ctl *v)
+/* The policy and its slots; a VIP's forecaster outlives policy changes. */
+static void vip_ctl_free_policy(struct vip_ctl *v)
 {
 	qlb_policy_destroy(v->pol);
 	free(v->slot_backend);
+	v->pol = NULL;
+	v->slot_backend = NULL;
+	v->cap = 0;
+}
+
+static void vip_ctl_free(struct vip_ctl *v)
+{
+	vip_ctl_free_policy(v);
+	qlb_forecaster_destroy(v->fc);
 	memset(v, 0, sizeof(*v));
+}
+
+static int vip_ctl_forecaster(struct agent *a, struct vip_ctl *v, uint32_t vip_id)
+{
+	struct qlb_forecaster_opts fo = a->o.forecast;
+	char err[FC_ERR_LEN] = "";
+	int ret;
+
+	if (v->fc)
+		return 0;
+	fo.model = a->o.forecast_model;
+	fo.refit_phase = vip_id;	/* VIPs re-fit in different windows */
+	ret = qlb_forecaster_create(&fo, &v->fc, err);
+	if (ret)
+		return ret;
+	if (err[0])
+		fprintf(stderr, "qlb agent: VIP %u forecast: %s (%s)\n", vip_id, err,
+			qlb_forecaster_status_name(qlb_forecaster_status(v->fc)));
+	return qlb_scaler_init(&v->sc, &a->o.scale);
 }
 
 /* Gives the VIP a policy of the right kind with a slot for each backend it
@@ -158,7 +211,7 @@ static int vip_ctl_sync(struct agent *a, struct vip_ctl *v, int kind, const uint
 	int err;
 
 	if (!v->pol || v->kind != kind || n > v->cap) {
-		vip_ctl_free(v);
+		vip_ctl_free_policy(v);
 		cap = n < 8 ? 8 : 2 * n;
 		v->slot_backend = malloc(cap * sizeof(*v->slot_backend));
 		if (!v->slot_backend)
@@ -219,7 +272,8 @@ static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
 	ob->dt_s = dt;
 	ob->arrivals = delta(c->flows_new, p->flows_new);
 	ob->completions = delta(done, p->flows_closed + p->flows_expired);
-	ob->active = c->flows_new > done ? (double)(c->flows_new - done) : 0;
+	/* Live count from the data plane, the one lc/p2c/sed pick on. */
+	ob->active = (double)a->cur->active[id];
 	ob->rt_samples = delta(c->rt_count, p->rt_count);
 	ob->rt_mean_s = ob->rt_samples ?
 		delta(c->rt_sum_ns, p->rt_sum_ns) / 1e9 / ob->rt_samples : NAN;
@@ -336,6 +390,7 @@ static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double n
 	struct vip_ctl *vc = &a->vips[v->val.vip_id];
 	uint32_t ids[QLB_MAX_BACKENDS], n = 0, i, live = 0;
 	int kind = (int)v->val.policy, err;
+	double lambda_obs = 0, lambda_hat, mu_total = 0;
 
 	if (kind < 0 || kind >= QLB_POLICY_MAX || kind == QLB_POLICY_ORACLE)
 		kind = QLB_POLICY_WRR;
@@ -348,6 +403,8 @@ static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double n
 	if (!n)
 		return 0;
 	err = vip_ctl_sync(a, vc, kind, ids, n);
+	if (!err)
+		err = vip_ctl_forecaster(a, vc, v->val.vip_id);
 	if (err)
 		return err;
 
@@ -364,9 +421,20 @@ static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double n
 		}
 		observe(a, id, dt, &a->obs[i]);
 	}
-	err = qlb_policy_update(vc->pol, a->obs, vc->cap, NAN, a->weights, a->est);
+	/* The forecast sees the VIP's total arrival rate; NAN until it is
+	 * warm, when the policy plans on the measured rate. */
+	for (i = 0; i < vc->cap; i++)
+		if (vc->slot_backend[i] != QLB_NO_BACKEND)
+			lambda_obs += a->obs[i].arrivals / dt;
+	lambda_hat = qlb_forecaster_step(vc->fc, lambda_obs, &vc->fi);
+	err = qlb_policy_update(vc->pol, a->obs, vc->cap, lambda_hat, a->weights, a->est);
 	if (err)
 		return err;
+	for (i = 0; i < vc->cap; i++)
+		if (vc->slot_backend[i] != QLB_NO_BACKEND && a->obs[i].healthy &&
+		    isfinite(a->est[i].mu) && a->est[i].mu > 0)
+			mu_total += a->est[i].mu;
+	vc->scale_fired = qlb_scaler_step(&vc->sc, lambda_hat, mu_total, &vc->ev);
 
 	/* The ring carries the policy's weights; drain and down stay flags. */
 	for (i = 0; i < vc->cap; i++) {
@@ -389,7 +457,50 @@ static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double n
 		history_row(a, now, v, id, &a->obs[i], &a->est[i],
 			    a->st->backends[id].ring_weight, vc->churn_pct);
 	}
+	/* The per-flow table carries this window's mu for sed. */
+	err = qlb_publish_pick(a->st, v->val.vip_id);
+	if (err)
+		return err;
+	a->reports[v->val.vip_id] = (struct qlb_vip_report){
+		.vip_id = v->val.vip_id, .valid = 1, .fi = vc->fi, .sc = &vc->sc,
+		.churn_pct = vc->churn_pct,
+	};
 	return 0;
+}
+
+/* Scale events: logged, counted (metrics), and handed to --on-scale. Runs
+ * unlocked: starting a hook forks. */
+static void report_scale_events(struct agent *a)
+{
+	char vbuf[64], line[256];
+	int i;
+
+	for (i = 0; i < a->st->nvips; i++) {
+		const struct qlb_vip_entry *v = &a->st->vips[i];
+		struct vip_ctl *vc = &a->vips[v->val.vip_id];
+
+		if (!vc->scale_fired)
+			continue;
+		vc->scale_fired = 0;
+		qlb_format_endpoint(&v->key.addr, v->key.family, ntohs(v->key.port), vbuf,
+				    sizeof(vbuf));
+		qlb_scale_event_format(&vc->ev, vbuf, line, sizeof(line));
+		fprintf(stderr, "qlb agent: %s\n", line);
+		if (a->o.on_scale[0] && qlb_scale_run_hook(a->o.on_scale, &vc->ev, vbuf))
+			fprintf(stderr, "qlb agent: cannot run --on-scale command\n");
+	}
+}
+
+#define QLB_GC_TCP_IDLE_NS	(900ull * 1000000000ull)
+#define QLB_GC_UDP_IDLE_NS	(30ull * 1000000000ull)
+#define QLB_GC_CLOSED_LINGER_NS	(10ull * 1000000000ull)
+#define QLB_GC_PERIOD_S		5.0
+
+static uint64_t gc_every(const struct agent *a)
+{
+	uint64_t n = (uint64_t)(QLB_GC_PERIOD_S / a->o.window_s);
+
+	return n ? n : 1;
 }
 
 static int run_window(struct agent *a, double deadline)
@@ -423,10 +534,22 @@ static int run_window(struct agent *a, double deadline)
 	}
 	a->last_window_cost_s = mono_now() - t0;
 	qlb_state_unlock(a->st);
+	report_scale_events(a);
+	/* Flows that went idle without a FIN, every few seconds; the walk is
+	 * atomic per entry and needs no lock. Timeouts match the data plane's
+	 * so a GC'd TCP flow was dead anyway. */
+	if (a->windows % gc_every(a) == 0) {
+		struct qlb_gc_result gc;
+
+		if (qlb_flows_gc(a->st, QLB_GC_TCP_IDLE_NS, QLB_GC_UDP_IDLE_NS,
+				 QLB_GC_CLOSED_LINGER_NS, &gc) < 0)
+			fprintf(stderr, "qlb agent: flow GC failed\n");
+	}
 	/* Probes run unlocked: they wait on the network, not on the maps. */
 	run_health(a, deadline);
 	if (a->metrics)
-		qlb_metrics_publish(a->metrics, a->st, a->cur, a->last_window_cost_s, a->windows);
+		qlb_metrics_publish(a->metrics, a->st, a->cur, a->last_window_cost_s, a->windows,
+				    a->reports);
 	tmp = a->prev;
 	a->prev = a->cur;
 	a->cur = tmp;
@@ -462,6 +585,9 @@ int qlb_agent_run(const struct qlb_agent_opts *o)
 	err = qlb_state_open(&a->st, 0, 0);
 	if (err)
 		goto out;
+	/* sed trusts a mu for three windows, and at least the default 5 s. */
+	if (3 * o->window_s * 1e9 > a->st->mu_max_age_ns)
+		a->st->mu_max_age_ns = (uint64_t)(3 * o->window_s * 1e9);
 	if (o->history_path[0]) {
 		int fresh;
 
@@ -542,7 +668,8 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 
 int cmd_agent(int argc, char **argv)
 {
-	enum { OPT_RISE = 256, OPT_FALL, OPT_STEP, OPT_DEADBAND, OPT_FLOOR, OPT_SLOW };
+	enum { OPT_RISE = 256, OPT_FALL, OPT_STEP, OPT_DEADBAND, OPT_FLOOR, OPT_SLOW,
+	       OPT_FC_SCALE, OPT_FC_VAL, OPT_UP, OPT_DOWN, OPT_K, OPT_COOL, OPT_HOOK };
 	static const struct option opts[] = {
 		{ "window", required_argument, NULL, 'w' },
 		{ "servers", required_argument, NULL, 'c' },
@@ -557,6 +684,14 @@ int cmd_agent(int argc, char **argv)
 		{ "floor", required_argument, NULL, OPT_FLOOR },
 		{ "slow-start", required_argument, NULL, OPT_SLOW },
 		{ "usage", required_argument, NULL, 'u' },
+		{ "forecast", required_argument, NULL, 'f' },
+		{ "forecast-scale", required_argument, NULL, OPT_FC_SCALE },
+		{ "forecast-validation", required_argument, NULL, OPT_FC_VAL },
+		{ "scale-up", required_argument, NULL, OPT_UP },
+		{ "scale-down", required_argument, NULL, OPT_DOWN },
+		{ "scale-windows", required_argument, NULL, OPT_K },
+		{ "scale-cooldown", required_argument, NULL, OPT_COOL },
+		{ "on-scale", required_argument, NULL, OPT_HOOK },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -566,7 +701,7 @@ int cmd_agent(int argc, char **argv)
 	qlb_agent_opts_default(&o);
 	optind = 1;
 	opterr = 0;
-	while (!bad && (c = getopt_long(argc, argv, "w:c:H:i:o:m:u:h", opts, NULL)) != -1) {
+	while (!bad && (c = getopt_long(argc, argv, "w:c:H:i:o:m:u:f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			bad = parse_double(optarg, 0.1, 60, &o.window_s);
@@ -609,6 +744,32 @@ int cmd_agent(int argc, char **argv)
 		case 'u':
 			bad = qlb_usage_map_parse(optarg, &o.usage);
 			break;
+		case 'f':
+			bad = snprintf(o.forecast_model, sizeof(o.forecast_model), "%s", optarg) >=
+			      (int)sizeof(o.forecast_model) || !*optarg ? -ERANGE : 0;
+			break;
+		case OPT_FC_SCALE:
+			bad = parse_double(optarg, 1e-6, 1e6, &o.forecast.model_scale);
+			break;
+		case OPT_FC_VAL:
+			bad = qlb_parse_u32(optarg, 1, 100000, &o.forecast.validation);
+			break;
+		case OPT_UP:
+			bad = parse_double(optarg, 0.01, 10, &o.scale.theta_up);
+			break;
+		case OPT_DOWN:
+			bad = parse_double(optarg, 0, 10, &o.scale.theta_down);
+			break;
+		case OPT_K:
+			bad = qlb_parse_u32(optarg, 1, 100000, &o.scale.k);
+			break;
+		case OPT_COOL:
+			bad = qlb_parse_u32(optarg, 0, 100000, &o.scale.cooldown);
+			break;
+		case OPT_HOOK:
+			bad = snprintf(o.on_scale, sizeof(o.on_scale), "%s", optarg) >=
+			      (int)sizeof(o.on_scale) ? -ERANGE : 0;
+			break;
 		case 'h':
 			qlb_usage_map_free(&o.usage);
 			fputs(agent_usage, stdout);
@@ -630,6 +791,12 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (optind != argc) {
 		qlb_err("unexpected argument '%s'", argv[optind]);
+		qlb_usage_map_free(&o.usage);
+		return QLB_EXIT_USAGE;
+	}
+	if (!(o.scale.theta_down < o.scale.theta_up)) {
+		qlb_err("--scale-down (%g) must be below --scale-up (%g)", o.scale.theta_down,
+			o.scale.theta_up);
 		qlb_usage_map_free(&o.usage);
 		return QLB_EXIT_USAGE;
 	}

@@ -2,6 +2,7 @@
 #ifndef QLB_AGENT_H
 #define QLB_AGENT_H
 
+#include "forecaster.h"
 #include "health.h"
 #include "policy.h"
 #include "qlb.h"
@@ -15,6 +16,19 @@ struct qlb_agent_opts {
 	char history_path[512];
 	char metrics_listen[64];	/* "ADDR:PORT" or "none" */
 	struct qlb_usage_map usage;	/* CPU/memory sources for lcpu/lram/qlb */
+	struct qlb_forecaster_opts forecast;
+	char forecast_model[512];	/* "compiled", "none" or a model file */
+	struct qlb_scaler_opts scale;
+	char on_scale[1024];		/* shell command run on a scale event */
+};
+
+/* What the agent publishes per VIP besides the per-backend estimates. */
+struct qlb_vip_report {
+	uint32_t vip_id;
+	int valid;
+	struct qlb_forecast_info fi;
+	const struct qlb_scaler *sc;
+	double churn_pct;
 };
 
 void qlb_agent_opts_default(struct qlb_agent_opts *o);
@@ -31,7 +45,7 @@ int qlb_metrics_start(const char *listen, struct qlb_metrics_server **out);
 /* Replaces the exposition with one built from this window's state. */
 void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
 			 const struct qlb_stats_snapshot *snap, double window_cost_s,
-			 uint64_t windows);
+			 uint64_t windows, const struct qlb_vip_report *vips);
 void qlb_metrics_stop(struct qlb_metrics_server *m);
 
 #endif

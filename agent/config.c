@@ -49,7 +49,10 @@ int qlb_vip_set_policy(struct qlb_state *st, const struct qlb_vip_key *k, uint32
 	if (!v)
 		return -ENOENT;
 	v->val.policy = policy;
-	return bpf_map_update_elem(st->maps.vips, k, &v->val, BPF_EXIST) ? -errno : 0;
+	if (bpf_map_update_elem(st->maps.vips, k, &v->val, BPF_EXIST))
+		return -errno;
+	/* lc and p2c take effect at once, not at the agent's next window. */
+	return qlb_publish_pick(st, v->val.vip_id);
 }
 
 int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
@@ -74,6 +77,8 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 	}
 	bpf_map_delete_elem(st->maps.maglev_rings, &id);
 	*v = st->vips[--st->nvips];
+	/* Empties its vip_backends entry for the next VIP with this id. */
+	qlb_publish_pick(st, id);
 	return 0;
 }
 
@@ -95,6 +100,9 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 		return -errno;
 	err = qlb_zero_percpu(st, st->maps.backend_stats, id,
 			      sizeof(struct qlb_backend_stats));
+	/* A reused id starts with no open flows and no GC completions. */
+	__atomic_store_n(&st->active[id], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->gc[id].flows_expired, 0, __ATOMIC_RELAXED);
 	st->backends[id] = *nb;
 	st->backends[id].flags |= QLB_BE_F_IN_USE;
 	st->backends[id].ring_weight = nb->weight;

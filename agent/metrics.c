@@ -176,7 +176,7 @@ static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const ch
 
 void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
 			 const struct qlb_stats_snapshot *snap, double window_cost_s,
-			 uint64_t windows)
+			 uint64_t windows, const struct qlb_vip_report *vips)
 {
 	char *page = NULL, vbuf[64], bbuf[64], labels[200];
 	size_t len = 0;
@@ -208,6 +208,14 @@ void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
 		fprintf(f, "qlb_vip_no_backend_total{vip=\"%s\",proto=\"%s\"} %llu\n", vbuf,
 			qlb_proto_name(v->key.proto),
 			(unsigned long long)snap->vip[v->val.vip_id].no_backend);
+		if (vips && vips[v->val.vip_id].valid) {
+			const struct qlb_vip_report *r = &vips[v->val.vip_id];
+
+			snprintf(labels, sizeof(labels), "vip=\"%s\",proto=\"%s\"", vbuf,
+				 qlb_proto_name(v->key.proto));
+			fprintf(f, "qlb_vip_ring_churn_percent{%s} %.3f\n", labels, r->churn_pct);
+			qlb_forecast_metrics_write(f, labels, &r->fi, r->sc);
+		}
 		for (j = 0; j < QLB_MAX_BACKENDS; j++) {
 			const struct qlb_backend *b = &st->backends[j];
 

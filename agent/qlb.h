@@ -62,6 +62,9 @@ struct qlb_maps {
 	int backend_est;
 	int vip_stats;
 	int reason_stats;
+	int vip_backends;
+	int backend_active;
+	int backend_gc;
 };
 
 struct qlb_vip_entry {
@@ -80,7 +83,16 @@ struct qlb_state {
 	__u32 batch_keys[QLB_MAX_BACKENDS];
 	__u32 ring_keys[QLB_RING_SIZE];	/* 0..QLB_RING_SIZE-1, for batch updates */
 	int ncpus;
+	/* backend_active and backend_gc, mapped: shared with the program,
+	 * changed only by atomic adds. */
+	__s64 *active;
+	struct qlb_backend_gc *gc;
+	/* A mu estimate older than this does not count for SED (default
+	 * QLB_MU_MAX_AGE_NS; an agent with a long window raises it). */
+	uint64_t mu_max_age_ns;
 };
+
+#define QLB_MU_MAX_AGE_NS	(5 * 1000000000ull)
 
 const char *qlb_pin_dir(void);
 /* Opens the pinned maps; with create, loads the BPF object once to create
@@ -102,12 +114,28 @@ int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id);
 /* Builds the VIP's weighted Maglev ring from the snapshot (ring_weight of
  * each backend; drained and down backends get none), writes it into a new
  * inner map and swaps it in atomically. Updates ring_slots in the snapshot
- * and the backends map. churn_pct (may be NULL) receives the share of slots
- * that changed owner. */
+ * and the backends map, then the VIP's per-flow picks (qlb_publish_pick).
+ * churn_pct (may be NULL) receives the share of slots that changed owner. */
 int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct);
 /* Zeroes one slot of a per-CPU map so a reused id starts from nothing. */
 int qlb_zero_percpu(struct qlb_state *st, int map_fd, uint32_t key, size_t value_size);
 uint32_t qlb_random_seed(void);
+
+/* ---- per-flow scheduling (pick.c) ---- */
+/* The data-path pick mode of a policy (enum qlb_policy_kind): lc and p2c
+ * pick per flow; qlb picks by SED when every eligible backend has a fresh
+ * mu (have_mu), else it stays on the ring, as every other policy does. */
+enum qlb_pick_mode qlb_pick_mode_of(uint32_t policy, int have_mu);
+/* Rebuilds the VIP's vip_backends entry from the snapshot: its eligible
+ * backends (in use, not drained or down, ring_weight > 0), the pick mode of
+ * its policy and, for SED, each one's mu from backend_est. Writes only when
+ * it changed. qlb_publish_ring() calls it; the agent calls it every window,
+ * after publishing its estimates, to keep SED's mu fresh. */
+int qlb_publish_pick(struct qlb_state *st, uint32_t vip_id);
+/* A backend's open flows (backend_active), clamped at 0. */
+uint64_t qlb_backend_active(const struct qlb_state *st, uint32_t id);
+/* Adds to a backend's open flows, atomically with respect to the program. */
+void qlb_backend_active_add(struct qlb_state *st, uint32_t id, int64_t delta);
 
 /* ---- changes to VIPs and backends (config.c) ---- */
 /* All return 0 or -errno (-EEXIST, -ENOENT, -ENOSPC, ...), keep the snapshot
@@ -176,14 +204,39 @@ struct qlb_flow_entry {
 	struct qlb_flow val;
 };
 
+/* CLOCK_MONOTONIC in ns: the clock of flow times (to a tick) and of the
+ * agent's estimates. */
+uint64_t qlb_mono_ns(void);
+
 /* Returns 0 to go on, > 0 to stop, < 0 to stop with that error. */
 typedef int (*qlb_flow_fn)(const struct qlb_flow_entry *e, void *ctx);
 /* Calls fn for every entry, request and response, of both flow tables. */
 int qlb_flows_foreach(struct qlb_state *st, qlb_flow_fn fn, void *ctx);
 
+struct qlb_gc_result {
+	uint64_t scanned;	/* entries walked, both directions */
+	uint64_t expired;	/* open flows deleted idle (backend_gc completions) */
+	uint64_t closed;	/* closed flows deleted after the linger */
+	uint64_t orphans;	/* idle response entries whose request was gone */
+};
+
+/*
+ * Deletes flows idle (both directions) beyond their protocol's timeout, and
+ * closed ones idle beyond closed_linger_ns (so that TIME_WAIT stragglers
+ * still find them), request and response entries together, plus idle
+ * response entries left without their request. An open flow deleted counts
+ * as a completion of its backend (backend_gc) and leaves backend_active.
+ * res may be NULL. Returns the number of flows deleted, or -errno.
+ */
+int qlb_flows_gc(struct qlb_state *st, uint64_t tcp_idle_ns, uint64_t udp_idle_ns,
+		 uint64_t closed_linger_ns, struct qlb_gc_result *res);
+
 /* ---- statistics (stats.c) ---- */
 struct qlb_stats_snapshot {
+	/* flows_expired includes the flows the GC deleted (backend_gc), so
+	 * that completions = flows_closed + flows_expired everywhere. */
 	struct qlb_backend_stats be[QLB_MAX_BACKENDS];
+	uint64_t active[QLB_MAX_BACKENDS];	/* backend_active, clamped at 0 */
 	struct qlb_vip_stats vip[QLB_MAX_VIPS];
 	struct qlb_reason_stats reason[QLB_R_MAX];
 	double at;		/* CLOCK_MONOTONIC seconds */

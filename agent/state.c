@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,9 +37,20 @@ static const struct {
 #define PIN(n) { #n, offsetof(struct qlb_maps, n) }
 	PIN(vips), PIN(backends), PIN(maglev_rings), PIN(flows_v4),
 	PIN(flows_v6), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
-	PIN(backend_est), PIN(vip_stats), PIN(reason_stats),
+	PIN(backend_est), PIN(vip_stats), PIN(reason_stats), PIN(vip_backends),
+	PIN(backend_active), PIN(backend_gc),
 #undef PIN
 };
+
+#define ACTIVE_MAP_SIZE	(QLB_MAX_BACKENDS * sizeof(__s64))
+#define GC_MAP_SIZE	(QLB_MAX_BACKENDS * sizeof(struct qlb_backend_gc))
+
+static void *map_mmap(int fd, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
 
 static int open_pins(struct qlb_state *st)
 {
@@ -53,13 +65,21 @@ static int open_pins(struct qlb_state *st)
 		if (*fd < 0)
 			return -errno;
 	}
-	return 0;
+	st->active = map_mmap(st->maps.backend_active, ACTIVE_MAP_SIZE);
+	st->gc = map_mmap(st->maps.backend_gc, GC_MAP_SIZE);
+	return st->active && st->gc ? 0 : -errno;
 }
 
 static void close_pins(struct qlb_state *st)
 {
 	size_t i;
 
+	if (st->active)
+		munmap(st->active, ACTIVE_MAP_SIZE);
+	if (st->gc)
+		munmap(st->gc, GC_MAP_SIZE);
+	st->active = NULL;
+	st->gc = NULL;
 	for (i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++) {
 		int *fd = (int *)((char *)&st->maps + map_pins[i].offset);
 
@@ -81,6 +101,7 @@ int qlb_state_open(struct qlb_state **out, int create, int writable)
 	for (uint32_t k = 0; k < QLB_RING_SIZE; k++)
 		st->ring_keys[k] = k;
 	st->lock_fd = -1;
+	st->mu_max_age_ns = QLB_MU_MAX_AGE_NS;
 	snprintf(st->pin_dir, sizeof(st->pin_dir), "%s", qlb_pin_dir());
 	st->ncpus = libbpf_num_possible_cpus();
 	if (st->ncpus <= 0) {
@@ -340,6 +361,8 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct)
 		v->val.ring_gen++;
 		bpf_map_update_elem(st->maps.vips, &v->key, &v->val, BPF_EXIST);
 	}
+	/* The per-flow picks follow the same eligibility as the ring. */
+	err = qlb_publish_pick(st, vip_id);
 out:
 	free(ring);
 	free(old);

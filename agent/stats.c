@@ -79,6 +79,7 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snap->at = ts.tv_sec + ts.tv_nsec / 1e9;
 	memset(snap->be, 0, sizeof(snap->be));
+	memset(snap->active, 0, sizeof(snap->active));
 
 	/* Only live backends are read: a few syscalls instead of 4096. */
 	buf = malloc((size_t)st->ncpus * size);
@@ -89,10 +90,15 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 
 		if (!(st->backends[i].flags & QLB_BE_F_IN_USE))
 			continue;
-		if (bpf_map_lookup_elem(st->maps.backend_stats, &k, buf))
+		if (bpf_map_lookup_elem(st->maps.backend_stats, &k, buf)) {
 			err = -errno;
-		else
-			sum_u64s(&snap->be[i], buf, st->ncpus, size);
+			break;
+		}
+		sum_u64s(&snap->be[i], buf, st->ncpus, size);
+		/* The GC's deletions of open flows are completions too. */
+		snap->be[i].flows_expired += __atomic_load_n(&st->gc[i].flows_expired,
+							     __ATOMIC_RELAXED);
+		snap->active[i] = qlb_backend_active(st, i);
 	}
 	free(buf);
 	if (!err)

@@ -4,9 +4,10 @@
  * balancer.
  *
  * Request path (client -> VIP): a packet for a VIP is pinned to its backend
- * by conn_table, or, when it starts a new flow, hashed onto the VIP's
- * weighted Maglev ring. It is DNATed to the backend and sent out of the
- * backend's interface with the backend's next-hop MAC.
+ * by conn_table, or, when it starts a new flow, given a backend by the VIP's
+ * pick mode: hashed onto its weighted Maglev ring, or picked by live
+ * active-flow counts (lc, p2c, sed). It is DNATed to the backend and sent
+ * out of the backend's interface with the backend's next-hop MAC.
  *
  * Response path (backend -> client): nat_table maps the backend-side 5-tuple
  * back to the VIP; the packet is SNATed to the VIP and sent to the client's
@@ -212,18 +213,35 @@ static __always_inline void record_response_time(struct qlb_backend_stats *s,
 	s->rt_hist[bucket]++;
 }
 
+/* The open-flow count of a backend: +1 when a flow is scheduled to it, -1
+ * when that flow completes. */
+static __always_inline void active_add(__u32 backend_id, __s64 d)
+{
+	__s64 *a = bpf_map_lookup_elem(&backend_active, &backend_id);
+
+	if (a)
+		__sync_fetch_and_add(a, d);
+}
+
+/* Marks a request entry closed; 1 for the one caller that did, so that a
+ * completion is counted once per flow however many CPUs (or the agent's GC)
+ * see it end. */
+static __always_inline int claim_close(struct qlb_flow *req)
+{
+	if (req->flags & QLB_FLOW_F_CLOSED)
+		return 0;
+	return !(__sync_fetch_and_or(&req->flags, QLB_FLOW_F_CLOSED) & QLB_FLOW_F_CLOSED);
+}
+
 /* Counts a completion once per flow, whichever direction sees FIN/RST first. */
 static __always_inline void note_close(struct qlb_flow *req,
 				       struct qlb_backend_stats *s, __u8 tcp_flags)
 {
-	if (!(tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
-		return;
-	if (req->flags & QLB_FLOW_F_CLOSED)
-		return;
-	if (__sync_fetch_and_or(&req->flags, QLB_FLOW_F_CLOSED) & QLB_FLOW_F_CLOSED)
+	if (!(tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) || !claim_close(req))
 		return;
 	if (s)
 		s->flows_closed++;
+	active_add(req->backend_id, -1);
 }
 
 static __always_inline int transmit(struct xdp_md *ctx, __u32 ifindex,
@@ -321,42 +339,130 @@ static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p
 	return forward(ctx, p, be);
 }
 
-/* A new flow: pick a backend on the VIP's ring and record both directions. */
+/* A backend's open flows as a pick sees them: never below 0 (races and
+ * evictions can leave the counter off by a little) and small enough that
+ * (active + 1) * mu fits in 64 bits. */
+static __always_inline __u64 active_of(__u32 backend_id)
+{
+	__s64 *a = bpf_map_lookup_elem(&backend_active, &backend_id);
+	__s64 v = a ? *a : 0;
+
+	if (v < 0)
+		return 0;
+	return v > 0xffffffffll ? 0xffffffffull : v;
+}
+
+/* Restates an index bound for the verifier: clang knows the index is below
+ * n <= QLB_MAX_VIP_PICK and would drop a plain mask, so the empty asm hides
+ * the value from it first. */
+static __always_inline __u32 pick_index(__u32 i)
+{
+	asm volatile("" : "+r"(i));
+	return i & (QLB_MAX_VIP_PICK - 1);
+}
+
+/*
+ * The per-flow rules. LC and SED are one: the least (active + 1) / mu,
+ * compared by cross-multiplying, so there is no division and no rounding;
+ * ties go to the lowest index. For LC userspace sets every mu to 1.
+ */
+static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32 n)
+{
+	__u64 best_a1, best_mu, a1, mu;
+	__u32 i, best;
+
+	if (vb->mode == QLB_PICK_P2C) {
+		__u32 r = bpf_get_prandom_u32(), j;
+
+		if (n == 1)
+			return vb->ids[0];
+		/* Two distinct candidates. */
+		i = pick_index(r % n);
+		j = pick_index((i + 1 + (r >> 16) % (n - 1)) % n);
+		return active_of(vb->ids[j]) < active_of(vb->ids[i]) ? vb->ids[j] : vb->ids[i];
+	}
+	/* The winner is kept as an id, not an index: no constant tells the
+	 * loop's exits apart, so the verifier checks what follows once. */
+	best = vb->ids[0];
+	best_a1 = active_of(best) + 1;
+	best_mu = vb->mu[0];
+	for (i = 1; i < QLB_MAX_VIP_PICK && i < n; i++) {
+		a1 = active_of(vb->ids[i]) + 1;
+		mu = vb->mu[i];
+		if (a1 * best_mu < best_a1 * mu) {
+			best = vb->ids[i];
+			best_a1 = a1;
+			best_mu = mu;
+		}
+	}
+	return best;
+}
+
+/*
+ * The backend id for a new flow of a VIP: by its per-flow mode, else from
+ * its ring (hash: the flow's); QLB_NO_BACKEND if neither has one. A pick is
+ * checked against the backend itself, since vip_backends can be read half
+ * updated and a drained or down backend must get no new flow; a failed pick
+ * falls back to the ring.
+ *
+ * A global function, so that the verifier checks it once, on its own,
+ * instead of every turn of the pick loop once per path into to_backend_new
+ * (past its limit), and the code after it once, not once per branch. The
+ * call costs a few ns per new flow.
+ */
+__noinline __u32 qlb_schedule(__u32 vip_id, __u32 hash)
+{
+	struct qlb_vip_backends *vb = bpf_map_lookup_elem(&vip_backends, &vip_id);
+	__u32 slot = hash % QLB_RING_SIZE, n, id, *rid;
+	struct qlb_backend *be;
+	void *ring;
+
+	n = vb && vb->mode != QLB_PICK_RING ? vb->count : 0;
+	if (n && n <= QLB_MAX_VIP_PICK) {
+		id = pick_among(vb, n);
+		be = bpf_map_lookup_elem(&backends, &id);
+		if (be && (be->flags & (QLB_BE_F_IN_USE | QLB_BE_F_DRAIN | QLB_BE_F_DOWN)) ==
+			  QLB_BE_F_IN_USE && be->vip_id == vip_id)
+			return id;
+	}
+	ring = bpf_map_lookup_elem(&maglev_rings, &vip_id);
+	rid = ring ? bpf_map_lookup_elem(ring, &slot) : NULL;
+	return rid ? *rid : QLB_NO_BACKEND;
+}
+
+/* A new flow: pick a backend and record both directions. */
 static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 					  const struct qlb_vip *vip,
-					  const struct qlb_flow *old, __u64 now)
+					  struct qlb_flow *old, __u64 now)
 {
 	struct qlb_flow req = {}, resp = {};
 	struct qlb_backend_stats *bs;
 	struct qlb_vip_stats *vs;
 	struct qlb_backend *be;
-	__u32 vip_id = vip->vip_id, slot, *id, backend_id;
+	__u32 vip_id = vip->vip_id, backend_id;
 	union {
 		struct qlb_flow4_key k4;
 		struct qlb_flow6_key k6;
 	} rkey = {};
-	void *ring;
 	int err;
 
 	vs = bpf_map_lookup_elem(&vip_stats, &vip_id);
-	if (old && !(old->flags & QLB_FLOW_F_CLOSED)) {
+	if (old && claim_close(old)) {
 		backend_id = old->backend_id;
 		bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
 		if (bs)
 			bs->flows_expired++;
+		active_add(backend_id, -1);
 	}
 
-	ring = bpf_map_lookup_elem(&maglev_rings, &vip_id);
-	slot = hash_flow(p) % QLB_RING_SIZE;
-	id = ring ? bpf_map_lookup_elem(ring, &slot) : NULL;
-	be = id && *id != QLB_NO_BACKEND ? bpf_map_lookup_elem(&backends, id) : NULL;
+	backend_id = qlb_schedule(vip_id, hash_flow(p));
+	be = bpf_map_lookup_elem(&backends, &backend_id);
 	if (!be || !(be->flags & QLB_BE_F_IN_USE)) {
 		if (vs)
 			vs->no_backend++;
 		count_reason(QLB_R_DROP_NO_BACKEND, p->bytes);
 		return XDP_DROP;
 	}
-	backend_id = *id;
 	bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
 
 	req.backend_id = backend_id;
@@ -413,6 +519,9 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 		bs->packets_to++;
 		bs->bytes_to += p->bytes;
 	}
+	/* A flow whose first packet closes it was never open. */
+	if (!(req.flags & QLB_FLOW_F_CLOSED))
+		active_add(backend_id, 1);
 	return forward(ctx, p, be);
 }
 

@@ -89,6 +89,37 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_stats SEC(".maps");
 
+/* The per-flow schedule of each VIP (struct qlb_vip_backends). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QLB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct qlb_vip_backends);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_backends SEC(".maps");
+
+/* Open flows per backend. Mmapable: userspace subtracts what its GC deletes
+ * with an atomic add on the shared page, as the program does, instead of a
+ * read-modify-write through syscalls that would lose concurrent updates. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, QLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __s64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_active SEC(".maps");
+
+/* Userspace's own completions (flow GC); the program never looks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, QLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct qlb_backend_gc);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_gc SEC(".maps");
+
 /* Written by the agent, read by qlb stats; the program never looks. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define QLB_ABI_VERSION 1
+#define QLB_ABI_VERSION 2
 
 /* Sizes of the pinned maps. Changing one changes the ABI. */
 #define QLB_MAX_VIPS		256
@@ -26,6 +26,9 @@
 #define QLB_MAX_WEIGHT		65535
 /* Response-time histogram: bucket b holds samples in [2^b, 2^(b+1)) us. */
 #define QLB_RT_BUCKETS		32
+/* Backends a per-flow pick chooses among: the data path's loop bound. A VIP
+ * with more eligible backends stays on its ring. */
+#define QLB_MAX_VIP_PICK	64
 
 #define QLB_FAMILY_V4		4
 #define QLB_FAMILY_V6		6
@@ -78,6 +81,34 @@ struct qlb_backend {
 	__u32 ring_slots;	/* slots held in the active ring (informational) */
 	__u32 ring_weight;	/* the weight the ring was built with: the
 				 * operator's, or the agent's policy's */
+};
+
+/*
+ * vip_backends: vip id -> how the VIP's new flows are scheduled. RING hashes
+ * them onto the Maglev ring; the others pick, per new flow, among ids[0..count)
+ * (listed in every mode) by their live backend_active counts; more than
+ * QLB_MAX_VIP_PICK eligible backends leave it RING and empty. Written by
+ * userspace whenever the ring or the estimates change. A reader may see an
+ * update half done; the data path re-checks the picked backend, so that
+ * costs at most one odd pick.
+ */
+enum qlb_pick_mode {
+	QLB_PICK_RING = 0,	/* weighted Maglev ring (hash of the 5-tuple) */
+	QLB_PICK_LC,		/* fewest active flows, ties to the lowest index */
+	QLB_PICK_P2C,		/* fewer active of two distinct random candidates */
+	QLB_PICK_SED,		/* least (active + 1) / mu: shortest expected
+				 * delay, ties to the lowest index */
+};
+
+struct qlb_vip_backends {
+	__u32 count;		/* eligible backends, <= QLB_MAX_VIP_PICK */
+	__u32 mode;		/* enum qlb_pick_mode */
+	__u32 ids[QLB_MAX_VIP_PICK];	/* backend ids: in use, not drained,
+					 * not down, ring_weight > 0 */
+	__u32 mu[QLB_MAX_VIP_PICK];	/* capacity of ids[i], >= 1, in any
+					 * common unit (only ratios count):
+					 * SED's estimates; 1 for all in LC,
+					 * which is SED with equal mu */
 };
 
 /*
@@ -139,6 +170,21 @@ struct qlb_backend_stats {
 	__u64 rt_count;		/* response-time samples */
 	__u64 rt_sum_ns;
 	__u64 rt_hist[QLB_RT_BUCKETS];
+};
+
+/* backend_active: __s64 per backend id, the flows it has open: +1 when a new
+ * flow is scheduled to it, -1 when the flow completes (first FIN/RST), expires
+ * in the data path, or is deleted idle by the agent's flow GC. Not per-CPU:
+ * the data path reads it to pick, and it changes once per flow, not per
+ * packet. Atomic adds on both sides (userspace through mmap). Evicted LRU
+ * entries are never subtracted, and a race can leave it at -1: readers clamp
+ * at 0. */
+
+/* backend_gc: per backend id, written only by userspace (atomically, through
+ * mmap): flows the GC deleted while open. They are completions like
+ * flows_expired, and qlb_stats_read() folds them into it. */
+struct qlb_backend_gc {
+	__u64 flows_expired;
 };
 
 /* backend_est: indexed by backend id, written by the agent every window
@@ -219,6 +265,8 @@ QLB_ASSERT_SIZE(struct qlb_flow, 72);
 QLB_ASSERT_SIZE(struct qlb_backend_stats, (9 + QLB_RT_BUCKETS) * 8);
 QLB_ASSERT_SIZE(struct qlb_vip_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_backend_est, 64);
+QLB_ASSERT_SIZE(struct qlb_vip_backends, 8 + 2 * 4 * QLB_MAX_VIP_PICK);
+QLB_ASSERT_SIZE(struct qlb_backend_gc, 8);
 QLB_ASSERT_SIZE(struct qlb_reason_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_iface, 32);
 

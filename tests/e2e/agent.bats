@@ -110,6 +110,8 @@ wait_load() {
 }
 
 @test "qlb stats and the metrics endpoint show lambda, mu, rho and W" {
+	load 4
+	wait_load
 	run --separate-stderr qlb stats --json
 	[ "$status" -eq 0 ]
 	echo "$output" | jq -e --arg b "$FAST" '.vips[0].backends[] | select(.backend == $b) |
@@ -120,6 +122,8 @@ wait_load() {
 	grep -q "^qlb_backend_mu{vip=\"$VIP\",proto=\"tcp\",backend=\"$FAST\"} [0-9]" <<<"$output"
 	grep -q '^qlb_agent_windows_total [1-9]' <<<"$output"
 	grep -q '^qlb_backend_response_time_seconds_count' <<<"$output"
+	# The forecaster reports which candidate is in use.
+	grep -q '^qlb_vip_forecast_in_use{vip="'"$VIP"'"' <<<"$output"
 }
 
 @test "killing and restarting the agent under load resets no connection" {
@@ -188,6 +192,8 @@ wait_load() {
 		"agent --metrics-listen localhost"
 		"agent --history /nonexistent/dir/h.csv --metrics-listen none"
 		"agent extra"
+		"agent --scale-down 0.9 --scale-up 0.5"
+		"agent --scale-windows 0"
 		"vip set $VIP --policy fastest"
 		"vip set $VIP"
 		"vip set $VIP --policy oracle"

@@ -14,8 +14,10 @@
 #include <cmocka.h>
 #include <linux/if_ether.h>
 #include <linux/bpf.h>
+#include <bpf/bpf.h>
 
 #include "dp_harness.h"
+#include "policy.h"
 
 #define VIP4 "10.0.0.100"
 #define VIP6 "fd00::100"
@@ -548,6 +550,541 @@ static void test_drain_keeps_established(void **state)
 	assert_int_equal(backend_of(dp, 31000 + i, TH_ACK), dp->st->backends[b].addr.v4);
 }
 
+/* ---- per-flow picks (lc, p2c, sed), active-flow counts, flow GC ---- */
+
+#define NSEC 1000000000ull
+
+static const struct qlb_vip_key *vip_key(struct dp *dp, uint32_t vid)
+{
+	int i;
+
+	for (i = 0; i < dp->st->nvips; i++)
+		if (dp->st->vips[i].val.vip_id == vid)
+			return &dp->st->vips[i].key;
+	fail_msg("no VIP %u", vid);
+	return NULL;
+}
+
+static void set_policy(struct dp *dp, uint32_t vid, uint32_t policy)
+{
+	assert_int_equal(qlb_vip_set_policy(dp->st, vip_key(dp, vid), policy), 0);
+}
+
+static struct qlb_vip_backends pick_table(struct dp *dp, uint32_t vid)
+{
+	struct qlb_vip_backends vb;
+
+	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.vip_backends, &vid, &vb), 0);
+	return vb;
+}
+
+/* The raw counter, not clamped: here it must never go below 0. */
+static int64_t active(struct dp *dp, uint32_t id)
+{
+	return __atomic_load_n(&dp->st->active[id], __ATOMIC_RELAXED);
+}
+
+static void set_active(struct dp *dp, uint32_t id, int64_t v)
+{
+	__atomic_store_n(&dp->st->active[id], v, __ATOMIC_RELAXED);
+}
+
+/* The backend a request was sent to, from its rewritten destination. */
+static uint32_t id_of(struct dp *dp, uint32_t daddr)
+{
+	uint32_t i;
+
+	for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		if ((dp->st->backends[i].flags & QLB_BE_F_IN_USE) &&
+		    dp->st->backends[i].addr.v4 == daddr)
+			return i;
+	fail_msg("request sent to an unknown address");
+	return QLB_NO_BACKEND;
+}
+
+/* One packet of the client's TCP flow from sport; the backend it reached. */
+static uint32_t send_req(struct dp *dp, uint16_t sport, uint8_t flags)
+{
+	return id_of(dp, backend_of(dp, sport, flags));
+}
+
+/* One packet of backend bid's reply to the client's flow from sport. */
+static void send_reply(struct dp *dp, uint16_t sport, uint32_t bid, uint8_t flags)
+{
+	struct pkt_spec s = spec(QLB_FAMILY_V4, IPPROTO_TCP, sport, 0), r;
+	char baddr[INET_ADDRSTRLEN];
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+
+	inet_ntop(AF_INET, &dp->st->backends[bid].addr.v4, baddr, sizeof(baddr));
+	r = reply_of(&s, baddr, ntohs(dp->st->backends[bid].port), flags);
+	pkt_build(&r, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+}
+
+/* A capacity estimate as the agent writes it, age_ns old. */
+static void set_mu(struct dp *dp, uint32_t id, uint64_t mu_milli, uint64_t age_ns)
+{
+	struct qlb_backend_est e = { .updated_ns = qlb_mono_ns() - age_ns, .mu_milli = mu_milli };
+
+	assert_int_equal(bpf_map_update_elem(dp->st->maps.backend_est, &id, &e, BPF_ANY), 0);
+}
+
+static uint64_t flows_new(struct dp *dp, uint32_t id)
+{
+	struct qlb_backend_stats bs;
+
+	dp_backend_stats(dp, id, &bs);
+	return bs.flows_new;
+}
+
+/* What the policies turn into: eligibility, modes, SED's condition. */
+static void test_pick_table(void **state)
+{
+	struct dp *dp = *state;
+	uint32_t vid, other, a, b, c, d, x, to;
+	struct qlb_vip_backends vb;
+
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_LC, 0), QLB_PICK_LC);
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_P2C, 0), QLB_PICK_P2C);
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_QLB, 1), QLB_PICK_SED);
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_QLB, 0), QLB_PICK_RING);
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_WRR, 1), QLB_PICK_RING);
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_DLBQT, 1), QLB_PICK_RING);
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	other = dp_vip(dp, "10.0.0.101", 80, IPPROTO_TCP);
+	a = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	b = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	c = dp_backend(dp, vid, "10.1.0.3", 80, 1);
+	d = dp_backend(dp, vid, "10.1.0.4", 80, 1);
+	assert_int_not_equal(dp_backend(dp, vid, "10.1.0.5", 80, 0), QLB_NO_BACKEND);
+	x = dp_backend(dp, other, "10.1.0.9", 80, 1);
+	vb = pick_table(dp, vid);
+	assert_int_equal(vb.mode, QLB_PICK_RING);
+	assert_int_equal(vb.count, 4);
+
+	/* Eligible: in use, not drained, not down, ring weight > 0. */
+	assert_int_equal(qlb_backend_update(dp->st, b, 1, QLB_BE_F_DRAIN), 0);
+	assert_int_equal(qlb_backend_update(dp->st, c, 1, QLB_BE_F_DOWN), 0);
+	set_policy(dp, vid, QLB_POLICY_LC);
+	vb = pick_table(dp, vid);
+	assert_int_equal(vb.mode, QLB_PICK_LC);
+	assert_int_equal(vb.count, 2);
+	assert_int_equal(vb.ids[0], a);
+	assert_int_equal(vb.ids[1], d);
+	assert_int_equal(vb.mu[0], 1);	/* LC is SED with equal mu */
+	assert_int_equal(vb.mu[1], 1);
+	set_policy(dp, vid, QLB_POLICY_P2C);
+	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_P2C);
+
+	/* qlb: SED only once every eligible backend has a fresh mu. */
+	set_policy(dp, vid, QLB_POLICY_QLB);
+	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_RING);
+	set_mu(dp, a, 300000, 0);
+	assert_int_equal(qlb_publish_pick(dp->st, vid), 0);
+	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_RING);
+	set_mu(dp, d, 100000, 60 * NSEC);
+	assert_int_equal(qlb_publish_pick(dp->st, vid), 0);
+	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_RING);
+	set_mu(dp, d, 100000, 0);
+	assert_int_equal(qlb_publish_pick(dp->st, vid), 0);
+	vb = pick_table(dp, vid);
+	assert_int_equal(vb.mode, QLB_PICK_SED);
+	assert_int_equal(vb.mu[0], 300000);
+	assert_int_equal(vb.mu[1], 100000);
+	/* A ring change refreshes the table too: d drained leaves a alone. */
+	assert_int_equal(qlb_backend_update(dp->st, d, 1, QLB_BE_F_DRAIN), 0);
+	vb = pick_table(dp, vid);
+	assert_int_equal(vb.count, 1);
+	assert_int_equal(vb.ids[0], a);
+	assert_int_equal(qlb_backend_update(dp->st, d, 1, 0), 0);
+
+	/* A pick naming a backend of another VIP (as a half-written entry
+	 * could) falls back to the ring. */
+	vb.mode = QLB_PICK_LC;
+	vb.count = 1;
+	vb.ids[0] = x;
+	assert_int_equal(bpf_map_update_elem(dp->st->maps.vip_backends, &vid, &vb, BPF_ANY), 0);
+	to = send_req(dp, 42000, TH_SYN);
+	assert_true(to == a || to == d);
+
+	/* Deleting the VIP empties its entry. */
+	assert_int_equal(qlb_vip_del(dp->st, vip_key(dp, vid)), 0);
+	vb = pick_table(dp, vid);
+	assert_int_equal(vb.count, 0);
+	assert_int_equal(vb.mode, QLB_PICK_RING);
+}
+
+/* LC: each new flow to the fewest active flows, ties to the lowest id;
+ * closing flows brings a backend back. */
+static void test_lc_picks_least_active(void **state)
+{
+	struct dp *dp = *state;
+	uint32_t vid, a, b, c;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	a = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	b = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	c = dp_backend(dp, vid, "10.1.0.3", 80, 1);
+	set_policy(dp, vid, QLB_POLICY_LC);
+
+	/* Established flows on a and b only, while c is drained. */
+	assert_int_equal(qlb_backend_update(dp->st, c, 1, QLB_BE_F_DRAIN), 0);
+	assert_int_equal(send_req(dp, 41000, TH_SYN), a);
+	assert_int_equal(send_req(dp, 41001, TH_SYN), b);
+	assert_int_equal(send_req(dp, 41002, TH_SYN), a);
+	assert_int_equal(send_req(dp, 41003, TH_SYN), b);
+	assert_int_equal(active(dp, a), 2);
+	assert_int_equal(active(dp, b), 2);
+	assert_int_equal(active(dp, c), 0);
+
+	/* Back in: c has the fewest until it catches up. */
+	assert_int_equal(qlb_backend_update(dp->st, c, 1, 0), 0);
+	assert_int_equal(send_req(dp, 41004, TH_SYN), c);
+	assert_int_equal(send_req(dp, 41005, TH_SYN), c);
+	assert_int_equal(send_req(dp, 41006, TH_SYN), a);	/* 2:2:2, lowest id */
+	assert_int_equal(send_req(dp, 41007, TH_SYN), b);
+	assert_int_equal(send_req(dp, 41008, TH_SYN), c);
+	/* Established flows stay where they are, whatever the counts. */
+	assert_int_equal(send_req(dp, 41000, TH_ACK), a);
+
+	/* Two of a's flows end (FIN both ways on one, RST on the other). */
+	assert_int_equal(send_req(dp, 41000, TH_FIN | TH_ACK), a);
+	send_reply(dp, 41000, a, TH_FIN | TH_ACK);
+	send_reply(dp, 41002, a, TH_RST);
+	assert_int_equal(active(dp, a), 1);
+	assert_int_equal(active(dp, b), 3);
+	assert_int_equal(active(dp, c), 3);
+	assert_int_equal(send_req(dp, 41009, TH_SYN), a);
+	assert_int_equal(send_req(dp, 41010, TH_SYN), a);
+	assert_int_equal(send_req(dp, 41011, TH_SYN), a);	/* 3:3:3 */
+	assert_int_equal(send_req(dp, 41012, TH_SYN), b);
+	assert_int_equal(flows_new(dp, a), 6);
+	assert_int_equal(flows_new(dp, b), 4);
+	assert_int_equal(flows_new(dp, c), 3);
+}
+
+/* P2C: the loaded backend gets clearly fewer new flows, drained and down
+ * ones none. */
+static void test_p2c_avoids_loaded(void **state)
+{
+	struct dp *dp = *state;
+	uint32_t vid, a, b, c, d, e, i;
+	uint64_t na, nb, nc;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	a = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	b = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	c = dp_backend(dp, vid, "10.1.0.3", 80, 1);
+	d = dp_backend(dp, vid, "10.1.0.4", 80, 1);
+	e = dp_backend(dp, vid, "10.1.0.5", 80, 1);
+	assert_int_equal(qlb_backend_update(dp->st, d, 1, QLB_BE_F_DRAIN), 0);
+	assert_int_equal(qlb_backend_update(dp->st, e, 1, QLB_BE_F_DOWN), 0);
+
+	/* 40 open flows on a (LC while b and c are drained). */
+	set_policy(dp, vid, QLB_POLICY_LC);
+	assert_int_equal(qlb_backend_update(dp->st, b, 1, QLB_BE_F_DRAIN), 0);
+	assert_int_equal(qlb_backend_update(dp->st, c, 1, QLB_BE_F_DRAIN), 0);
+	for (i = 0; i < 40; i++)
+		assert_int_equal(send_req(dp, 43000 + i, TH_SYN), a);
+	assert_int_equal(qlb_backend_update(dp->st, b, 1, 0), 0);
+	assert_int_equal(qlb_backend_update(dp->st, c, 1, 0), 0);
+
+	set_policy(dp, vid, QLB_POLICY_P2C);
+	for (i = 0; i < 60; i++) {
+		uint32_t to = send_req(dp, 44000 + i, TH_SYN);
+
+		assert_true(to == a || to == b || to == c);
+	}
+	na = flows_new(dp, a) - 40;
+	nb = flows_new(dp, b);
+	nc = flows_new(dp, c);
+	print_message("p2c: 60 new flows: loaded %llu, idle %llu and %llu\n",
+		      (unsigned long long)na, (unsigned long long)nb,
+		      (unsigned long long)nc);
+	/* a is picked only against a backend with more than its 40. */
+	assert_int_equal(na, 0);
+	assert_true(nb >= 25 && nc >= 25);
+	assert_int_equal(nb + nc, 60);
+	assert_int_equal(flows_new(dp, d), 0);
+	assert_int_equal(flows_new(dp, e), 0);
+	assert_int_equal(active(dp, b), (int64_t)nb);
+
+	/* With one candidate left, it takes everything. */
+	assert_int_equal(qlb_backend_update(dp->st, b, 1, QLB_BE_F_DRAIN), 0);
+	assert_int_equal(qlb_backend_update(dp->st, c, 1, QLB_BE_F_DOWN), 0);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(send_req(dp, 45000 + i, TH_SYN), a);
+}
+
+/* SED: the least (active + 1) / mu, exactly; ties to the lowest id. */
+static void test_sed_rule(void **state)
+{
+	struct dp *dp = *state;
+	const struct {
+		int64_t fast, slow;
+		int want_fast;
+	} cases[] = {
+		{ 0, 0, 1 },	/* 1/300 < 1/100 */
+		{ 8, 2, 1 },	/* 9/300 = 0.030 < 3/100 */
+		{ 9, 2, 0 },	/* 10/300 > 3/100 */
+		{ 5, 1, 1 },	/* 6/300 = 2/100: tie, lowest id */
+		{ 100, 33, 1 },	/* 101/300 < 34/100 */
+		{ 104, 33, 0 },	/* 105/300 > 34/100 */
+		{ 0, -3, 1 },	/* a negative count reads as 0 */
+	};
+	const char want_seq[] = "FFFSFFFSFFFS";
+	uint32_t vid, fast, slow, i;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	fast = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	slow = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	set_mu(dp, fast, 300000, 0);
+	set_mu(dp, slow, 100000, 0);
+	set_policy(dp, vid, QLB_POLICY_QLB);
+	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_SED);
+
+	/* From 0:0 the fast one takes three for each of the slow one's. */
+	for (i = 0; i < sizeof(want_seq) - 1; i++) {
+		uint32_t to = send_req(dp, 46000 + i, TH_SYN);
+
+		if (to != (want_seq[i] == 'F' ? fast : slow))
+			fail_msg("new flow %u went to the %s backend (want %c)", i,
+				 to == fast ? "fast" : "slow", want_seq[i]);
+	}
+	assert_int_equal(active(dp, fast), 9);
+	assert_int_equal(active(dp, slow), 3);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t to;
+
+		set_active(dp, fast, cases[i].fast);
+		set_active(dp, slow, cases[i].slow);
+		to = send_req(dp, 47000 + i, TH_SYN);
+		if (to != (cases[i].want_fast ? fast : slow))
+			fail_msg("active %lld:%lld: went to the %s backend",
+				 (long long)cases[i].fast, (long long)cases[i].slow,
+				 to == fast ? "fast" : "slow");
+	}
+}
+
+/* Points last_seen of the entries of the client's flow from sport at
+ * now - age_ns: which = 1 request entry, 2 response entry, 3 both. */
+static void age_flow(struct dp *dp, uint16_t sport, int which, uint64_t age_ns)
+{
+	struct qlb_flow4_key key, next, *prev = NULL;
+	struct qlb_flow f;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(dp->st->maps.flows_v4, prev, &next)) {
+		int resp, mine;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(dp->st->maps.flows_v4, &key, &f))
+			continue;
+		resp = !!(f.flags & QLB_FLOW_F_RESPONSE);
+		mine = resp ? key.dport == htons(sport) : key.sport == htons(sport);
+		if (!mine || !(which & (resp ? 2 : 1)))
+			continue;
+		f.last_seen_ns = qlb_mono_ns() - age_ns;
+		assert_int_equal(bpf_map_update_elem(dp->st->maps.flows_v4, &key, &f,
+						     BPF_EXIST), 0);
+		n++;
+	}
+	assert_int_equal(n, which == 3 ? 2 : 1);
+}
+
+/* Ages every IPv6 flow entry; returns how many there are. */
+static int age_v6_flows(struct dp *dp, uint64_t age_ns)
+{
+	struct qlb_flow6_key key, next, *prev = NULL;
+	struct qlb_flow f;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(dp->st->maps.flows_v6, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(dp->st->maps.flows_v6, &key, &f))
+			continue;
+		f.last_seen_ns = qlb_mono_ns() - age_ns;
+		assert_int_equal(bpf_map_update_elem(dp->st->maps.flows_v6, &key, &f,
+						     BPF_EXIST), 0);
+		n++;
+	}
+	return n;
+}
+
+static int flow_entries(struct dp *dp, uint16_t sport)
+{
+	struct qlb_flow4_key key, next, *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(dp->st->maps.flows_v4, prev, &next)) {
+		key = next;
+		prev = &key;
+		n += key.sport == htons(sport) || key.dport == htons(sport);
+	}
+	return n;
+}
+
+/* The counts: +1 per new flow, -1 once per completion (FIN both ways, RST,
+ * UDP expiry), never below 0. */
+static void test_active_counts(void **state)
+{
+	struct dp *dp = *state;
+	struct qlb_backend_stats bs;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	uint32_t vid, uvid, b, u;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	b = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	assert_int_equal(active(dp, b), 0);
+	assert_int_equal(send_req(dp, 48000, TH_SYN), b);
+	assert_int_equal(active(dp, b), 1);
+	assert_int_equal(send_req(dp, 48001, TH_SYN), b);
+	assert_int_equal(send_req(dp, 48000, TH_ACK), b);
+	assert_int_equal(active(dp, b), 2);
+	/* FIN both ways, then the last ACK: one completion. */
+	send_reply(dp, 48000, b, TH_FIN | TH_ACK);
+	assert_int_equal(active(dp, b), 1);
+	assert_int_equal(send_req(dp, 48000, TH_FIN | TH_ACK), b);
+	assert_int_equal(send_req(dp, 48000, TH_ACK), b);
+	assert_int_equal(active(dp, b), 1);
+	/* RST, then a retransmitted RST and a FIN. */
+	assert_int_equal(send_req(dp, 48001, TH_RST), b);
+	send_reply(dp, 48001, b, TH_RST);
+	assert_int_equal(send_req(dp, 48001, TH_FIN), b);
+	assert_int_equal(active(dp, b), 0);
+	/* A fresh SYN on a closed 4-tuple is a new flow, and opens again. */
+	assert_int_equal(send_req(dp, 48000, TH_SYN), b);
+	assert_int_equal(active(dp, b), 1);
+	/* A flow whose first packet is a RST never opens. */
+	assert_int_equal(send_req(dp, 48002, TH_RST), b);
+	assert_int_equal(active(dp, b), 1);
+	dp_backend_stats(dp, b, &bs);
+	assert_int_equal(bs.flows_new, 4);
+	assert_int_equal(bs.flows_closed, 3);
+	/* A backend id reused starts from 0. */
+	assert_int_equal(qlb_backend_remove(dp->st, b), 0);
+	b = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	assert_int_equal(active(dp, b), 0);
+
+	/* UDP: silence past the timeout ends the flow; its next packet is a
+	 * new one (-1, then +1). */
+	uvid = dp_vip(dp, VIP4, 53, IPPROTO_UDP);
+	u = dp_backend(dp, uvid, "10.1.0.2", 53, 1);
+	s = spec(QLB_FAMILY_V4, IPPROTO_UDP, 48100, 0);
+	s.dport = 53;
+	s.payload_len = 20;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(active(dp, u), 1);
+	age_flow(dp, 48100, 3, 40 * NSEC);
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	dp_backend_stats(dp, u, &bs);
+	assert_int_equal(bs.flows_new, 2);
+	assert_int_equal(bs.flows_expired, 1);
+	assert_int_equal(active(dp, u), 1);
+}
+
+/* GC: idle open flows go (a completion, -1 active), busy ones stay, closed
+ * ones after the linger, orphaned responses too. */
+static void test_flows_gc(void **state)
+{
+	struct dp *dp = *state;
+	struct qlb_backend_stats bs;
+	struct qlb_gc_result res;
+	uint32_t vid, uvid, b, u, i;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s;
+	struct qlb_flow4_key k = {};
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	b = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	uvid = dp_vip(dp, VIP4, 53, IPPROTO_UDP);
+	u = dp_backend(dp, uvid, "10.1.0.2", 53, 1);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(send_req(dp, 49000 + i, TH_SYN), b);
+	/* 49004 closes. */
+	assert_int_equal(send_req(dp, 49004, TH_FIN | TH_ACK), b);
+	send_reply(dp, 49004, b, TH_FIN | TH_ACK);
+	s = spec(QLB_FAMILY_V4, IPPROTO_UDP, 49100, 0);
+	s.dport = 53;
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(active(dp, b), 4);
+	assert_int_equal(active(dp, u), 1);
+
+	/* 49000 idle both ways; 49001 idle only in the request direction (a
+	 * download); 49002 idle, but its request entry evicted; 49003 busy;
+	 * 49004 closed 5 s ago; UDP idle past its shorter timeout. */
+	age_flow(dp, 49000, 3, 100 * NSEC);
+	age_flow(dp, 49001, 1, 100 * NSEC);
+	age_flow(dp, 49002, 3, 100 * NSEC);
+	age_flow(dp, 49004, 3, 5 * NSEC);
+	age_flow(dp, 49100, 3, 40 * NSEC);
+	inet_pton(AF_INET, CLIENT4, &k.saddr);
+	inet_pton(AF_INET, VIP4, &k.daddr);
+	k.sport = htons(49002);
+	k.dport = htons(80);
+	k.proto = IPPROTO_TCP;
+	assert_int_equal(bpf_map_delete_elem(dp->st->maps.flows_v4, &k), 0);
+
+	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 2);
+	assert_int_equal(res.expired, 2);
+	assert_int_equal(res.closed, 0);
+	assert_int_equal(res.orphans, 1);
+	assert_int_equal(res.scanned, 11);
+	assert_int_equal(flow_entries(dp, 49000), 0);
+	assert_int_equal(flow_entries(dp, 49001), 2);
+	assert_int_equal(flow_entries(dp, 49002), 0);
+	assert_int_equal(flow_entries(dp, 49003), 2);
+	assert_int_equal(flow_entries(dp, 49004), 2);
+	assert_int_equal(flow_entries(dp, 49100), 0);
+	/* Only 49000 of b's counted: 49002's request, the one that knew it
+	 * was open, was gone before the GC came. */
+	assert_int_equal(active(dp, b), 3);
+	assert_int_equal(active(dp, u), 0);
+	dp_backend_stats(dp, b, &bs);
+	assert_int_equal(bs.flows_closed + bs.flows_expired, 2);
+	dp_backend_stats(dp, u, &bs);
+	assert_int_equal(bs.flows_expired, 1);
+
+	/* Past the linger the closed flow goes, without another completion. */
+	age_flow(dp, 49004, 3, 11 * NSEC);
+	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 1);
+	assert_int_equal(res.closed, 1);
+	assert_int_equal(res.expired, 0);
+	assert_int_equal(flow_entries(dp, 49004), 0);
+	assert_int_equal(active(dp, b), 3);
+	dp_backend_stats(dp, b, &bs);
+	assert_int_equal(bs.flows_closed + bs.flows_expired, 2);
+
+	/* A deleted flow's next packet is a new flow. */
+	assert_int_equal(send_req(dp, 49000, TH_SYN), b);
+	assert_int_equal(active(dp, b), 4);
+	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, NULL), 0);
+
+	/* IPv6: both entries of an idle flow go. */
+	vid = dp_vip(dp, VIP6, 80, IPPROTO_TCP);
+	b = dp_backend(dp, vid, "fd01::1", 8080, 1);
+	s = spec(QLB_FAMILY_V6, IPPROTO_TCP, 49200, TH_SYN);
+	pkt_build(&s, pkt, &lay);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(active(dp, b), 1);
+	assert_int_equal(age_v6_flows(dp, 100 * NSEC), 2);
+	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 1);
+	assert_int_equal(res.orphans, 0);
+	assert_int_equal(age_v6_flows(dp, 0), 0);
+	assert_int_equal(active(dp, b), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +1103,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_weight_split_1_2_5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_stays_across_switch_and_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_keeps_established, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pick_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lc_picks_least_active, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_p2c_avoids_loaded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sed_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_active_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flows_gc, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("dataplane", tests, NULL, NULL);
