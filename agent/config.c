@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bpf/bpf.h>
@@ -76,6 +77,8 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 		bpf_map_update_elem(st->maps.backends, &key, b, BPF_ANY);
 	}
 	bpf_map_delete_elem(st->maps.maglev_rings, &id);
+	free(st->last_ring[id]);
+	st->last_ring[id] = NULL;
 	*v = st->vips[--st->nvips];
 	/* Empties its vip_backends entry for the next VIP with this id. */
 	qlb_publish_pick(st, id);

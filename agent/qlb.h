@@ -82,6 +82,8 @@ struct qlb_state {
 	struct qlb_backend backends[QLB_MAX_BACKENDS];
 	__u32 batch_keys[QLB_MAX_BACKENDS];
 	__u32 ring_keys[QLB_RING_SIZE];	/* 0..QLB_RING_SIZE-1, for batch updates */
+	uint32_t *last_ring[QLB_MAX_VIPS];	/* rings this process published */
+	int ring_mmap_ok;		/* 0 unknown, 1 rings fill by mmap, -1 no */
 	int ncpus;
 	/* backend_active and backend_gc, mapped: shared with the program,
 	 * changed only by atomic adds. */

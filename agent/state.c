@@ -166,6 +166,8 @@ void qlb_state_close(struct qlb_state *st)
 	close_pins(st);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
+	for (int i = 0; i < QLB_MAX_VIPS; i++)
+		free(st->last_ring[i]);
 	free(st);
 }
 
@@ -259,27 +261,68 @@ int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id)
 	return -ENOSPC;
 }
 
+/*
+ * Fills a new ring map through mmap: one pass over memory instead of a
+ * 65,537-entry batch update (~13 ms of kernel time). An array map lays its
+ * elements out round_up(value_size, 8) bytes apart; the first fill of a
+ * process checks that against lookups, and falls back to the batch update
+ * if the kernel ever lays it out otherwise.
+ */
+#define RING_STRIDE 8
+
+static int fill_ring(struct qlb_state *st, int fd, const uint32_t *ring)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	size_t len = ((size_t)QLB_RING_SIZE * RING_STRIDE + page - 1) / page * page;
+	__u32 count = QLB_RING_SIZE, probe[2] = { 1, QLB_RING_SIZE - 1 }, v;
+	uint8_t *mem;
+	int i;
+
+	if (st->ring_mmap_ok >= 0) {
+		mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (mem != MAP_FAILED) {
+			for (i = 0; i < QLB_RING_SIZE; i++)
+				memcpy(mem + (size_t)i * RING_STRIDE, &ring[i], sizeof(ring[i]));
+			munmap(mem, len);
+			if (st->ring_mmap_ok)
+				return 0;
+			st->ring_mmap_ok = 1;
+			for (i = 0; i < 2; i++)
+				if (bpf_map_lookup_elem(fd, &probe[i], &v) || v != ring[probe[i]])
+					st->ring_mmap_ok = -1;
+			if (st->ring_mmap_ok > 0)
+				return 0;
+		} else {
+			st->ring_mmap_ok = -1;
+		}
+	}
+	if (bpf_map_update_batch(fd, st->ring_keys, ring, &count, NULL) ||
+	    count != QLB_RING_SIZE)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
 static int swap_in_ring(struct qlb_state *st, uint32_t vip_id, const uint32_t *ring)
 {
-	__u32 count = QLB_RING_SIZE;
-	int fd, err = 0;
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	int fd, err;
 
 	/* A fresh inner map, filled while no packet can see it. */
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "qlb_ring", sizeof(__u32),
-			    sizeof(__u32), QLB_RING_SIZE, NULL);
+			    sizeof(__u32), QLB_RING_SIZE, &opts);
 	if (fd < 0)
 		return -errno;
-	if (bpf_map_update_batch(fd, st->ring_keys, ring, &count, NULL) ||
-	    count != QLB_RING_SIZE)
-		err = errno ? -errno : -EIO;
-	/* The switch: one pointer update in the outer map. */
+	err = fill_ring(st, fd, ring);
+	/* The switch: one pointer update in the outer map. The kernel returns
+	 * once no program can still see the old ring (an RCU grace period). */
 	if (!err && bpf_map_update_elem(st->maps.maglev_rings, &vip_id, &fd, BPF_ANY))
 		err = -errno;
 	close(fd);
 	return err;
 }
 
-/* Reads the VIP's current ring back from the kernel, to measure churn. */
+/* Reads the VIP's current ring back from the kernel, to measure churn the
+ * first time this process publishes it. */
 static int read_ring(struct qlb_state *st, uint32_t vip_id, uint32_t *ring)
 {
 	__u32 inner_id, count = QLB_RING_SIZE, out_batch;
@@ -328,8 +371,17 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct)
 	if (churn_pct) {
 		uint32_t moved = 0;
 
-		old = malloc(QLB_RING_SIZE * sizeof(*old));
-		if (old && !read_ring(st, vip_id, old)) {
+		/* The ring this process published last, else the kernel's. */
+		old = st->last_ring[vip_id];
+		if (!old) {
+			old = malloc(QLB_RING_SIZE * sizeof(*old));
+			if (old && read_ring(st, vip_id, old)) {
+				free(old);
+				old = NULL;
+			}
+			st->last_ring[vip_id] = old;
+		}
+		if (old) {
 			for (i = 0; i < QLB_RING_SIZE; i++)
 				moved += old[i] != ring[i];
 			*churn_pct = 100.0 * moved / QLB_RING_SIZE;
@@ -340,6 +392,8 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct)
 	err = swap_in_ring(st, vip_id, ring);
 	if (err)
 		goto out;
+	if (st->last_ring[vip_id])
+		memcpy(st->last_ring[vip_id], ring, QLB_RING_SIZE * sizeof(*ring));
 
 	for (i = 0; i < QLB_RING_SIZE; i++)
 		if (ring[i] != QLB_NO_BACKEND)
@@ -365,7 +419,6 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct)
 	err = qlb_publish_pick(st, vip_id);
 out:
 	free(ring);
-	free(old);
 	free(mb);
 	return err;
 }

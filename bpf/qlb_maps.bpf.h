@@ -30,6 +30,8 @@ struct {
 struct maglev_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QLB_RING_SIZE);
+	/* Userspace fills a new ring through mmap, not 65,537 map updates. */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u32);
 };
