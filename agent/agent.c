@@ -336,6 +336,41 @@ static void history_row(struct agent *a, double now, const struct qlb_vip_entry 
 		ob->healthy, churn);
 }
 
+/*
+ * Passive health: a backend that refuses or aborts most of a window's new
+ * flows (its kernel answers RST: the server died, the port closed) looks
+ * idle to lc and sed, which would then pour every new flow into it until the
+ * next probes fail. Taken out at once; the probes bring it back after
+ * `rise` successes.
+ */
+#define QLB_PASSIVE_MIN_RESETS 10
+
+static void passive_health(struct agent *a)
+{
+	uint32_t i;
+	char buf[64];
+
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		struct qlb_backend *b = &a->st->backends[i];
+		struct qlb_probe *p = &a->probes[i];
+		uint64_t resets, arrivals;
+
+		if (!(b->flags & QLB_BE_F_IN_USE) || (b->flags & QLB_BE_F_DOWN) ||
+		    a->o.health.kind == QLB_HEALTH_NONE)
+			continue;
+		resets = delta(a->cur->be[i].resets_from, a->prev->be[i].resets_from);
+		arrivals = delta(a->cur->be[i].flows_new, a->prev->be[i].flows_new);
+		if (resets < QLB_PASSIVE_MIN_RESETS || 2 * resets < arrivals)
+			continue;
+		qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), buf, sizeof(buf));
+		fprintf(stderr, "qlb agent: backend %s is down (reset %llu of %llu new flows)\n",
+			buf, (unsigned long long)resets, (unsigned long long)arrivals);
+		p->up = 0;
+		p->oks = 0;
+		qlb_backend_update(a->st, i, b->weight, b->flags | QLB_BE_F_DOWN);
+	}
+}
+
 /* Health: probe, then mark backends down or up in the map. */
 static void run_health(struct agent *a, double deadline)
 {
@@ -520,6 +555,7 @@ static int run_window(struct agent *a, double deadline)
 	if (a->o.usage.n)
 		qlb_usage_map_sample(&a->o.usage, a->cur->at);
 	if (a->have_prev) {
+		passive_health(a);
 		dt = a->cur->at - a->prev->at;
 		for (i = 0; i < a->st->nvips && dt > 0; i++) {
 			err = run_vip(a, &a->st->vips[i], dt, a->cur->at);

@@ -398,6 +398,8 @@ static int backend_change(struct qlb_state *st, struct qlb_vip_entry *v,
 
 static const char *backend_state(const struct qlb_backend *b)
 {
+	if (b->flags & QLB_BE_F_DOWN)
+		return "down";	/* failed the agent's health checks */
 	if (b->flags & QLB_BE_F_DRAIN)
 		return "draining";
 	return b->weight ? "active" : "idle";

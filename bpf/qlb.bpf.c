@@ -535,6 +535,8 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
 	if (bs) {
 		bs->packets_from++;
 		bs->bytes_from += p->bytes;
+		if (p->tcp_flags & TCP_FLAG_RST)
+			bs->resets_from++;
 	}
 	if (now - resp->last_seen_ns > last_seen_resolution_ns)
 		resp->last_seen_ns = now;

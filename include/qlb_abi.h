@@ -167,6 +167,9 @@ struct qlb_backend_stats {
 	__u64 flows_new;	/* arrivals */
 	__u64 flows_closed;	/* completions: FIN or RST seen */
 	__u64 flows_expired;	/* completions: idle past the timeout */
+	__u64 resets_from;	/* TCP RSTs the backend sent: refused or aborted
+				 * flows, which look idle to lc/sed (the agent
+				 * treats a burst of them as a failed backend) */
 	__u64 rt_count;		/* response-time samples */
 	__u64 rt_sum_ns;
 	__u64 rt_hist[QLB_RT_BUCKETS];
@@ -262,7 +265,7 @@ QLB_ASSERT_SIZE(struct qlb_backend, 56);
 QLB_ASSERT_SIZE(struct qlb_flow4_key, 16);
 QLB_ASSERT_SIZE(struct qlb_flow6_key, 40);
 QLB_ASSERT_SIZE(struct qlb_flow, 72);
-QLB_ASSERT_SIZE(struct qlb_backend_stats, (9 + QLB_RT_BUCKETS) * 8);
+QLB_ASSERT_SIZE(struct qlb_backend_stats, (10 + QLB_RT_BUCKETS) * 8);
 QLB_ASSERT_SIZE(struct qlb_vip_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_backend_est, 64);
 QLB_ASSERT_SIZE(struct qlb_vip_backends, 8 + 2 * 4 * QLB_MAX_VIP_PICK);

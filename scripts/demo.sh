@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# `make demo`: a namespace testbed with two clients and three nginx backends,
-# qlb on the balancer's XDP path, real HTTP load, and live stats. Midway one
-# backend is drained and later restored. Everything is removed on exit.
+# `make demo`: a namespace testbed with two clients and three nginx backends
+# of unequal capacity (CPU quotas 3:2:1 through cgroup v1), qlb on the
+# balancer's XDP path, `qlb agent` with the qlb policy, real HTTP load and
+# live stats: watch the weights follow the capacity. Midway the slowest
+# backend's nginx stops and comes back; health checks take it out and in.
+# Everything is removed on exit.
 #
-# Settings: DEMO_SECONDS (default 24), QLB (the binary; default build/qlb).
+# Settings: DEMO_SECONDS (default 30), QLB (the binary; default build/qlb).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 QLB=${QLB:-$here/../build/qlb}
-DEMO_SECONDS=${DEMO_SECONDS:-24}
+DEMO_SECONDS=${DEMO_SECONDS:-30}
 export TB_PREFIX=qlbdemo TB_CLIENTS=2 TB_BACKENDS=3
 export QLB_PIN_DIR=/sys/fs/bpf/qlb-demo
 # shellcheck source=scripts/testbed.sh
 source "$here/testbed.sh"
 
-if ! [[ $DEMO_SECONDS =~ ^[0-9]+$ ]] || ((DEMO_SECONDS < 6 || DEMO_SECONDS > 3600)); then
-	echo "demo: DEMO_SECONDS must be 6-3600" >&2
+if ! [[ $DEMO_SECONDS =~ ^[0-9]+$ ]] || ((DEMO_SECONDS < 9 || DEMO_SECONDS > 3600)); then
+	echo "demo: DEMO_SECONDS must be 9-3600" >&2
 	exit 2
 fi
 
+agent_pid=
 cleanup() {
+	[[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
 	pkill -f "wrk.*$TB_VIP4" 2>/dev/null || true
 	"$QLB" detach --all --purge >/dev/null 2>&1 || true
 }
@@ -29,37 +34,52 @@ tb_trap_cleanup
 qlb() { tb_in lb "$QLB" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
-say "testbed: clients c1 c2 -- balancer (XDP on eth0/eth1) -- nginx b1 b2 b3"
+say "testbed: clients c1 c2 -- balancer (XDP on eth0/eth1) -- nginx b1 b2 b3 at 30/20/10% of a CPU"
 "$QLB" detach --all --purge >/dev/null 2>&1 || true
 tb_up
+tb_backend_cpu 1 30000
+tb_backend_cpu 2 20000
+tb_backend_cpu 3 10000
+tb_make_file work.bin 100000
 qlb attach eth0 --backend-iface eth1
-qlb vip add "$TB_VIP4:80"
+qlb vip add "$TB_VIP4:80" --policy qlb
 for i in 1 2 3; do
-	qlb backend add "$TB_VIP4:80" "$(tb_backend_ip4 "$i")" --weight "$i"
+	qlb backend add "$TB_VIP4:80" "$(tb_backend_ip4 "$i")"
 done
 qlb status
 qlb backend list
 
+say "agent: qlb policy, 1 s windows, TCP health checks, metrics on 127.0.0.1:9464 in the balancer"
+nsenter --net="/run/netns/$TB_PREFIX-lb" -- "$QLB" agent --window 1 \
+	--history "$TB_RUNDIR/history.csv" 2>"$TB_RUNDIR/agent.log" &
+agent_pid=$!
+
 say "load: wrk from both clients for ${DEMO_SECONDS}s, one connection per request"
+jobs_to_wait=()
 for c in 1 2; do
 	tb_in "c$c" timeout $((DEMO_SECONDS + 10)) wrk -t1 -c8 -d "${DEMO_SECONDS}s" \
-		-H 'Connection: close' "http://$TB_VIP4/" >"$TB_RUNDIR/wrk-c$c.log" 2>&1 &
+		-H 'Connection: close' "http://$TB_VIP4/work.bin" >"$TB_RUNDIR/wrk-c$c.log" 2>&1 &
+	jobs_to_wait+=($!)
 done
 
-# Drain b1 for the middle third of the run, to show flows moving.
+# b3's nginx stops for the middle third of the run.
 (
 	sleep $((DEMO_SECONDS / 3))
-	qlb backend set "$TB_VIP4:80" "$(tb_backend_ip4 1)" --drain >/dev/null
+	tb_nginx_stop 3
 	sleep $((DEMO_SECONDS / 3))
-	qlb backend set "$TB_VIP4:80" "$(tb_backend_ip4 1)" --undrain >/dev/null
+	tb_nginx_start 3
 ) &
+jobs_to_wait+=($!)
 
 qlb stats --watch 1 --count "$DEMO_SECONDS"
-wait
+wait "${jobs_to_wait[@]}"
 
+say "what the agent said"
+cat "$TB_RUNDIR/agent.log"
 say "what the clients saw"
 cat "$TB_RUNDIR"/wrk-c*.log
 say "what the servers logged"
 for i in 1 2 3; do echo "b$i: $(tb_nginx_count "$i") requests"; done
-say "final counters"
+say "final counters and estimates"
 qlb stats
+echo "(per-window history: $TB_RUNDIR/history.csv, removed on exit)"

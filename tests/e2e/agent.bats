@@ -162,7 +162,7 @@ wait_load() {
 	t1=$(date +%s.%N)
 	echo "down after $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a <= 3.5) }'
-	qlb backend list | grep -q "$SLOW"
+	qlb backend list | grep -E "^ +$SLOW +[0-9]+ +[0-9]+ +down"
 	# From now on nothing may fail.
 	out=$(tb_in c2 curl --silent --show-error --fail --max-time 5 -H 'Connection: close' \
 		--parallel --parallel-max 8 $(for _ in $(seq 300); do echo "http://$TB_VIP4/"; done))
