@@ -259,11 +259,12 @@ static uint64_t delta(uint64_t now, uint64_t before)
 	return now >= before ? now - before : 0;
 }
 
-/* One backend's window, as the policies see it. */
-static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
+void qlb_observe(const struct qlb_state *st, const struct qlb_stats_snapshot *cur,
+		 const struct qlb_stats_snapshot *prev, uint32_t id, double dt, uint32_t servers,
+		 struct qlb_obs *ob)
 {
-	const struct qlb_backend *b = &a->st->backends[id];
-	const struct qlb_backend_stats *c = &a->cur->be[id], *p = &a->prev->be[id];
+	const struct qlb_backend *b = &st->backends[id];
+	const struct qlb_backend_stats *c = &cur->be[id], *p = &prev->be[id];
 	__u64 hist[QLB_RT_BUCKETS];
 	uint64_t done = c->flows_closed + c->flows_expired;
 	int k;
@@ -273,7 +274,7 @@ static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
 	ob->arrivals = delta(c->flows_new, p->flows_new);
 	ob->completions = delta(done, p->flows_closed + p->flows_expired);
 	/* Live count from the data plane, the one lc/p2c/sed pick on. */
-	ob->active = (double)a->cur->active[id];
+	ob->active = (double)cur->active[id];
 	ob->rt_samples = delta(c->rt_count, p->rt_count);
 	ob->rt_mean_s = ob->rt_samples ?
 		delta(c->rt_sum_ns, p->rt_sum_ns) / 1e9 / ob->rt_samples : NAN;
@@ -282,6 +283,19 @@ static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
 	ob->rt_p99_s = ob->rt_samples ? qlb_rt_percentile_us(hist, 99) / 1e6 : NAN;
 	ob->cpu_util = NAN;
 	ob->mem_util = NAN;
+	ob->servers = servers;
+	ob->config_weight = b->weight;
+	ob->healthy = !(b->flags & (QLB_BE_F_DOWN | QLB_BE_F_DRAIN));
+	ob->true_mu = NAN;
+}
+
+/* One backend's window, as the policies see it: the counters' deltas, and
+ * CPU and memory where a --usage source knows them. */
+static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
+{
+	const struct qlb_backend *b = &a->st->backends[id];
+
+	qlb_observe(a->st, a->cur, a->prev, id, dt, a->o.servers, ob);
 	if (a->o.usage.n) {
 		struct qlb_usage_src *u = qlb_usage_map_find(&a->o.usage, &b->addr, b->family,
 							     ntohs(b->port));
@@ -291,10 +305,6 @@ static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
 			ob->mem_util = u->mem_util;
 		}
 	}
-	ob->servers = a->o.servers;
-	ob->config_weight = b->weight;
-	ob->healthy = !(b->flags & (QLB_BE_F_DOWN | QLB_BE_F_DRAIN));
-	ob->true_mu = NAN;
 }
 
 static void publish_est(struct agent *a, uint32_t id, int kind, const struct qlb_est *e,

@@ -32,6 +32,11 @@ struct qlb_vip_report {
 };
 
 void qlb_agent_opts_default(struct qlb_agent_opts *o);
+/* One backend's window as the policies see it, from two counter snapshots
+ * (no CPU or memory reading: NAN). */
+void qlb_observe(const struct qlb_state *st, const struct qlb_stats_snapshot *cur,
+		 const struct qlb_stats_snapshot *prev, uint32_t id, double dt, uint32_t servers,
+		 struct qlb_obs *ob);
 /* Runs until SIGINT/SIGTERM. Returns 0 or -errno. */
 int qlb_agent_run(const struct qlb_agent_opts *o);
 int cmd_agent(int argc, char **argv);

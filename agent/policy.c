@@ -870,6 +870,23 @@ int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *
 				best = (int)i;
 		return best;
 	}
+	if (p->kind == QLB_POLICY_QLB) {
+		/* sed: argmin (active + 1) / mu_hat over the eligible backends,
+		 * ties to the lowest index, compared without division as the data
+		 * plane does. Only when every eligible backend has a finite
+		 * mu_hat > 0; otherwise -1 and the caller uses the weights. */
+		for (uint32_t i = 0; i < n; i++) {
+			double mu = p->q[i].mu;
+
+			if (!weights[i])
+				continue;
+			if (!(mu > 0) || !isfinite(mu))
+				return -1;
+			if (best < 0 || (active[i] + 1) * p->q[best].mu < (active[best] + 1) * mu)
+				best = (int)i;
+		}
+		return best;
+	}
 	if (p->kind != QLB_POLICY_P2C)
 		return -1;
 	a = random_eligible(p, weights, n, -1);

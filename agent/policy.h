@@ -92,10 +92,11 @@ int qlb_policy_update(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t 
 		      double lambda_hat, uint32_t *weights, struct qlb_est *est);
 
 /*
- * Per-flow choice for lc and p2c, as the data path makes it: given the
+ * Per-flow choice for lc, p2c and qlb, as the data path makes it: given the
  * active-flow counts of the eligible backends (weights[i] > 0), returns the
- * index to send a new flow to, or -1. The simulator uses it per arrival; the
- * data plane implements the same rule in BPF.
+ * index to send a new flow to, or -1 (qlb: -1 until every eligible backend
+ * has a capacity estimate; sed picks least (active + 1) / mu). The simulator
+ * uses it per arrival; the data plane implements the same rules in BPF.
  */
 int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *weights,
 		    uint32_t n);

@@ -74,6 +74,7 @@ struct sim {
 	struct qlb_rng route_rng;
 	struct qlb_policy *policy;
 	int per_flow;
+	int qlb_sed;		/* qlb: sed per arrival when it can (qlb_policy_pick) */
 	/* window and routing */
 	struct qlb_obs *obs;
 	struct qlb_est *est;
@@ -376,6 +377,14 @@ static int route(struct sim *s)
 
 	if (s->per_flow)
 		return qlb_policy_pick(s->policy, s->active, s->weights, s->n);
+	/* qlb: sed per flow once every eligible backend has a capacity
+	 * estimate, as the data plane does; the weights until then. */
+	if (s->qlb_sed) {
+		int k = qlb_policy_pick(s->policy, s->active, s->weights, s->n);
+
+		if (k >= 0)
+			return k;
+	}
 	if (!s->routable)
 		return -1;
 	u = qlb_rng_uniform(&s->route_rng) * s->n;
@@ -692,6 +701,7 @@ int sim_run(const struct sim_config *c, struct sim_result *r)
 		capacity += s.be[i].mu * s.be[i].c;
 	}
 	s.per_flow = qlb_policy_is_per_flow(c->policy);
+	s.qlb_sed = c->policy == QLB_POLICY_QLB;
 	gen_init(&s.gen, c, c->load * capacity);
 	qlb_rng_seed(&s.route_rng, c->seed ^ SEED_ROUTE);
 	initial_weights(&s);

@@ -35,6 +35,7 @@
 
 #include <bpf/bpf.h>
 
+#include "agent.h"
 #include "dp_harness.h"
 #include "policy.h"
 
@@ -76,41 +77,6 @@ static double percentile(double *v, int n, double pct)
 
 	qsort(v, n, sizeof(*v), cmp_double);
 	return v[rank < 1 ? 0 : rank - 1];
-}
-
-static uint64_t delta(uint64_t now, uint64_t before)
-{
-	return now >= before ? now - before : 0;
-}
-
-/* agent.c's observe(), minus the agent's private state: keep in step. */
-static void observe(const struct qlb_state *st, const struct qlb_stats_snapshot *cur,
-		    const struct qlb_stats_snapshot *prev, uint32_t id, double dt,
-		    struct qlb_obs *ob)
-{
-	const struct qlb_backend *b = &st->backends[id];
-	const struct qlb_backend_stats *c = &cur->be[id], *p = &prev->be[id];
-	__u64 hist[QLB_RT_BUCKETS];
-	uint64_t done = c->flows_closed + c->flows_expired;
-	int k;
-
-	memset(ob, 0, sizeof(*ob));
-	ob->dt_s = dt;
-	ob->arrivals = delta(c->flows_new, p->flows_new);
-	ob->completions = delta(done, p->flows_closed + p->flows_expired);
-	ob->active = c->flows_new > done ? (double)(c->flows_new - done) : 0;
-	ob->rt_samples = delta(c->rt_count, p->rt_count);
-	ob->rt_mean_s = ob->rt_samples ?
-		delta(c->rt_sum_ns, p->rt_sum_ns) / 1e9 / ob->rt_samples : NAN;
-	for (k = 0; k < QLB_RT_BUCKETS; k++)
-		hist[k] = delta(c->rt_hist[k], p->rt_hist[k]);
-	ob->rt_p99_s = ob->rt_samples ? qlb_rt_percentile_us(hist, 99) / 1e6 : NAN;
-	ob->cpu_util = NAN;
-	ob->mem_util = NAN;
-	ob->servers = 1;
-	ob->config_weight = b->weight;
-	ob->healthy = !(b->flags & (QLB_BE_F_DOWN | QLB_BE_F_DRAIN));
-	ob->true_mu = NAN;
 }
 
 /* Backend i's capacity, flows/s: 50 to 200, scattered over the ids. */
@@ -291,7 +257,7 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		/* Slots 0..n-1 hold the backends, as the agent seats them. */
 		for (i = 0; i < cap; i++) {
 			if (i < n) {
-				observe(dp->st, cur, prev, ids[i], WINDOW_S, &obs[i]);
+				qlb_observe(dp->st, cur, prev, ids[i], WINDOW_S, 1, &obs[i]);
 				continue;
 			}
 			memset(&obs[i], 0, sizeof(obs[i]));

@@ -12,6 +12,8 @@ export TB_PREFIX=qlbagt TB_CLIENTS=2 TB_BACKENDS=2
 export QLB_PIN_DIR=/sys/fs/bpf/qlb-agent-e2e
 # shellcheck source=../../scripts/testbed.sh
 source "$REPO/scripts/testbed.sh"
+# shellcheck source=lib.bash
+source "$BATS_TEST_DIRNAME/lib.bash"
 
 VIP=$TB_VIP4:80
 FAST=$(tb_backend_ip4 1) # 30% of a CPU
@@ -203,13 +205,7 @@ wait_load() {
 		"sim --backends 0"
 		"sim --policy nope"
 	)
-	for cmd in "${bad[@]}"; do
-		# shellcheck disable=SC2086
-		run -2 --separate-stderr qlb $cmd
-		echo "qlb $cmd -> $stderr"
-		[ "${#stderr_lines[@]}" -eq 1 ]
-		[[ $stderr == "qlb: "* ]]
-	done
+	assert_usage_errors "${bad[@]}"
 	# Ring weights move with the running agent; compare what the CLI owns.
 	after=$(qlb vip list --json | jq -c '[.[] | {vip, proto, policy}]')
 	after+=$(qlb backend list --json | jq -c '[.[] | {backend, weight}]')

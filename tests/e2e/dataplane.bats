@@ -12,6 +12,8 @@ export TB_PREFIX=qlbe2e TB_CLIENTS=2 TB_BACKENDS=3
 export QLB_PIN_DIR=/sys/fs/bpf/qlb-e2e
 # shellcheck source=../../scripts/testbed.sh
 source "$REPO/scripts/testbed.sh"
+# shellcheck source=lib.bash
+source "$BATS_TEST_DIRNAME/lib.bash"
 
 VIP=$TB_VIP4:80
 VIP6="[$TB_VIP6]:80"
@@ -199,13 +201,7 @@ curl_many() {
 		"frobnicate"
 		"vip add $VIP --bogus"
 	)
-	for cmd in "${bad[@]}"; do
-		# shellcheck disable=SC2086
-		run -2 --separate-stderr qlb $cmd
-		echo "qlb $cmd -> $stderr"
-		[ "${#stderr_lines[@]}" -eq 1 ]
-		[[ $stderr == "qlb: "* ]]
-	done
+	assert_usage_errors "${bad[@]}"
 	after=$(qlb vip list --json; qlb backend list --json; qlb status --json)
 	[ "$before" = "$after" ]
 }
