@@ -19,6 +19,7 @@
 
 #include "../../agent/forecast.h"
 #include "../../agent/fc_default_model.h"
+#include "cli_capture.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -75,53 +76,7 @@ static const char *traces_dir(void)
 	return d && *d ? d : "../shared/traces";
 }
 
-struct captured {
-	int rc;
-	char out[65536];
-	char err[4096];
-};
-
-static void slurp(FILE *f, char *buf, size_t cap)
-{
-	size_t n;
-
-	rewind(f);
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-}
-
-/* Runs cmd_forecast with stdout and stderr captured. */
-static void run_cli(struct captured *c, int argc, char **argv)
-{
-	FILE *fo = tmpfile(), *fe = tmpfile();
-	int so, se;
-
-	assert_non_null(fo);
-	assert_non_null(fe);
-	fflush(stdout);
-	fflush(stderr);
-	so = dup(1);
-	se = dup(2);
-	dup2(fileno(fo), 1);
-	dup2(fileno(fe), 2);
-	c->rc = cmd_forecast(argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(so, 1);
-	dup2(se, 2);
-	close(so);
-	close(se);
-	slurp(fo, c->out, sizeof(c->out));
-	slurp(fe, c->err, sizeof(c->err));
-	fclose(fo);
-	fclose(fe);
-}
-
-#define RUN_CLI(c, ...)                                                           \
-	do {                                                                      \
-		char *argv_[] = { __VA_ARGS__, NULL };                            \
-		run_cli((c), (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_); \
-	} while (0)
+#define RUN_CLI(c, ...) RUN_CLI_CMD((c), cmd_forecast, __VA_ARGS__)
 
 static int count_lines(const char *s)
 {

@@ -22,6 +22,7 @@
 #include "../../agent/forecast.h"
 #include "../../agent/policy.h"
 #include "../../agent/sim.h"
+#include "cli_capture.h"
 
 /* cmocka 1.1.5 (Debian 12) has no assert_double_equal. */
 #define assert_near(a, b, tol)                                                            \
@@ -897,52 +898,7 @@ static void test_policy_comparison(void **state)
 
 /* ------------------------------------------------------------------ CLI */
 
-struct captured {
-	int rc;
-	char out[16384];
-	char err[1024];
-};
-
-static void slurp(FILE *f, char *buf, size_t cap)
-{
-	size_t n;
-
-	rewind(f);
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-}
-
-static void run_cli(struct captured *c, int argc, char **argv)
-{
-	FILE *fo = tmpfile(), *fe = tmpfile();
-	int so, se;
-
-	assert_non_null(fo);
-	assert_non_null(fe);
-	fflush(stdout);
-	fflush(stderr);
-	so = dup(1);
-	se = dup(2);
-	dup2(fileno(fo), 1);
-	dup2(fileno(fe), 2);
-	c->rc = cmd_sim(argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(so, 1);
-	dup2(se, 2);
-	close(so);
-	close(se);
-	slurp(fo, c->out, sizeof(c->out));
-	slurp(fe, c->err, sizeof(c->err));
-	fclose(fo);
-	fclose(fe);
-}
-
-#define RUN_CLI(c, ...)                                                           \
-	do {                                                                      \
-		char *argv_[] = { __VA_ARGS__, NULL };                            \
-		run_cli((c), (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_); \
-	} while (0)
+#define RUN_CLI(c, ...) RUN_CLI_CMD((c), cmd_sim, __VA_ARGS__)
 
 static void assert_one_line_error(const struct captured *c)
 {
