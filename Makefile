@@ -90,8 +90,9 @@ $(OUT)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(OUT)/libqlb-san.a | $(OUT)/test
 	$(call msg,TEST-CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(UNIT_HELPERS) $(OUT)/libqlb-san.a $(LDLIBS) -lcmocka -o $@
 
-# Benches share the unit tests' harnesses, built without sanitizers.
-BENCH_HELPERS := $(patsubst $(OUT)/tests/helpers/%,$(OUT)/bench/helpers/%,$(UNIT_HELPERS))
+# Benches share the data-plane harness of the unit tests, built without
+# sanitizers (the other helpers need cmocka).
+BENCH_HELPERS := $(OUT)/bench/helpers/dp_harness.o
 
 $(OUT)/bench/helpers/%.o: tests/unit/%.c $(SKELS) | $(OUT)/bench/helpers
 	$(call msg,CC,$@)

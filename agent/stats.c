@@ -49,22 +49,28 @@ static void sum_u64s(void *dst, const void *percpu, int ncpus, size_t size)
 			d[i] += src[c * n + i];
 }
 
+/* Reads keys [0, nkeys) of a per-CPU array in one batch syscall and sums
+ * each key over CPUs into out[nkeys]. */
 static int read_percpu_array(struct qlb_state *st, int fd, __u32 nkeys,
 			     size_t size, void *out)
 {
-	void *buf = malloc((size_t)st->ncpus * size);
-	__u32 k;
+	size_t stride = (size_t)st->ncpus * size;
+	__u32 count = nkeys, out_batch, k;
+	void *buf;
 	int err = 0;
 
+	if (!nkeys)
+		return 0;
+	buf = malloc(stride * nkeys);
 	if (!buf)
 		return -ENOMEM;
-	for (k = 0; k < nkeys; k++) {
-		if (bpf_map_lookup_elem(fd, &k, buf)) {
-			err = -errno;
-			break;
-		}
-		sum_u64s((char *)out + k * size, buf, st->ncpus, size);
-	}
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, st->ring_keys, buf, &count, NULL) &&
+	    errno != ENOENT)
+		err = -errno;
+	else if (count != nkeys)
+		err = -EIO;
+	for (k = 0; !err && k < nkeys; k++)
+		sum_u64s((char *)out + k * size, (char *)buf + k * stride, st->ncpus, size);
 	free(buf);
 	return err;
 }
@@ -73,34 +79,28 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 {
 	size_t size = sizeof(struct qlb_backend_stats);
 	struct timespec ts;
-	void *buf;
-	int err = 0, i;
+	int err, i, hi;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snap->at = ts.tv_sec + ts.tv_nsec / 1e9;
 	memset(snap->be, 0, sizeof(snap->be));
 	memset(snap->active, 0, sizeof(snap->active));
 
-	/* Only live backends are read: a few syscalls instead of 4096. */
-	buf = malloc((size_t)st->ncpus * size);
-	if (!buf)
-		return -ENOMEM;
-	for (i = 0; i < QLB_MAX_BACKENDS && !err; i++) {
-		__u32 k = i;
-
-		if (!(st->backends[i].flags & QLB_BE_F_IN_USE))
-			continue;
-		if (bpf_map_lookup_elem(st->maps.backend_stats, &k, buf)) {
-			err = -errno;
+	/* One batch read up to the highest live id; the rest stay zero. */
+	for (i = QLB_MAX_BACKENDS; i > 0; i--)
+		if (st->backends[i - 1].flags & QLB_BE_F_IN_USE)
 			break;
+	err = read_percpu_array(st, st->maps.backend_stats, i, size, snap->be);
+	for (hi = i, i = 0; !err && i < hi; i++) {
+		if (!(st->backends[i].flags & QLB_BE_F_IN_USE)) {
+			memset(&snap->be[i], 0, size);
+			continue;
 		}
-		sum_u64s(&snap->be[i], buf, st->ncpus, size);
 		/* The GC's deletions of open flows are completions too. */
 		snap->be[i].flows_expired += __atomic_load_n(&st->gc[i].flows_expired,
 							     __ATOMIC_RELAXED);
 		snap->active[i] = qlb_backend_active(st, i);
 	}
-	free(buf);
 	if (!err)
 		err = read_percpu_array(st, st->maps.vip_stats, QLB_MAX_VIPS,
 					sizeof(snap->vip[0]), snap->vip);
