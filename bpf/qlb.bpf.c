@@ -3,15 +3,19 @@
  * qlb data plane: an XDP program for both interfaces of a NAT-mode load
  * balancer.
  *
- * Request path (client -> VIP): a packet for a VIP is pinned to its backend
- * by conn_table, or, when it starts a new flow, given a backend by the VIP's
- * pick mode: hashed onto its weighted Maglev ring, or picked by live
- * active-flow counts (lc, p2c, sed). It is DNATed to the backend and sent
- * out of the backend's interface with the backend's next-hop MAC.
+ * One lookup in the flow table of the packet's family (flows_v4/flows_v6,
+ * keyed by the 5-tuple on the wire) tells a request of a known flow, a
+ * response to one, or neither.
  *
- * Response path (backend -> client): nat_table maps the backend-side 5-tuple
- * back to the VIP; the packet is SNATed to the VIP and sent to the client's
- * L2 next hop, learned from the request.
+ * Request path (client -> VIP): a known flow keeps its backend; a new one is
+ * given a backend by the VIP's pick mode: hashed onto its weighted Maglev
+ * ring, or picked by live active-flow counts (lc, p2c, sed). It is DNATed to
+ * the backend and sent out of the backend's interface with the backend's
+ * next-hop MAC.
+ *
+ * Response path (backend -> client): the response entry recorded with the
+ * request restores the VIP as source; the packet is sent to the client's L2
+ * next hop, learned from the request.
  *
  * Anything else passes to the kernel untouched. Every packet is counted
  * under one enum qlb_reason.

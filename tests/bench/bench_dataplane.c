@@ -121,7 +121,7 @@ int main(void)
 		const uint8_t *frame;
 		int verdict;
 	} paths[] = {
-		{ "new flow (SYN, conn + nat insert)", &vary, syn, XDP_TX },
+		{ "new flow (SYN, two flow-table inserts)", &vary, syn, XDP_TX },
 		{ "established flow (ACK)", &same, ack, XDP_TX },
 		{ "return path (backend reply)", &same, reply, XDP_TX },
 		{ "non-VIP packet (pass)", &same, other, XDP_PASS },
