@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "forecast.h"
+#include "qlb.h"
 
 /* ------------------------------------------------------------ evaluation */
 
@@ -129,21 +130,6 @@ int fc_eval(const struct fc_model *m, const double *x, size_t n, const struct fc
 }
 
 /* ------------------------------------------------------------------ CLI */
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* The one line the user sees for bad input. */
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("qlb: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
-}
 
 struct cli {
 	const char *trace, *out, *model, *header, *symbol;
@@ -314,12 +300,12 @@ static int parse_ulong(const char *opt, const char *s, unsigned long lo, unsigne
 
 	errno = 0;
 	if (!s || !*s || *s == '-')
-		return fail("--%s: '%s' is not a non-negative integer", opt, s ? s : "");
+		return qlb_usage_error("--%s: '%s' is not a non-negative integer", opt, s ? s : "");
 	v = strtoul(s, &end, 10);
 	if (errno || *end)
-		return fail("--%s: '%s' is not a non-negative integer", opt, s);
+		return qlb_usage_error("--%s: '%s' is not a non-negative integer", opt, s);
 	if (v < lo || v > hi)
-		return fail("--%s: %lu out of range %lu..%lu", opt, v, lo, hi);
+		return qlb_usage_error("--%s: %lu out of range %lu..%lu", opt, v, lo, hi);
 	*out = v;
 	return 0;
 }
@@ -332,9 +318,9 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(v))
-		return fail("--%s: '%s' is not a number", opt, s);
+		return qlb_usage_error("--%s: '%s' is not a number", opt, s);
 	if (v < lo || v > hi)
-		return fail("--%s: %g out of range %g..%g", opt, v, lo, hi);
+		return qlb_usage_error("--%s: %g out of range %g..%g", opt, v, lo, hi);
 	*out = v;
 	return 0;
 }
@@ -344,20 +330,20 @@ static int parse_list(const char *s, struct cli *c)
 	char buf[128], *save = NULL;
 
 	if (strlen(s) >= sizeof(buf))
-		return fail("--horizons: list too long");
+		return qlb_usage_error("--horizons: list too long");
 	strcpy(buf, s);
 	c->n_horizons = 0;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		unsigned long v;
 
 		if (c->n_horizons == FC_EVAL_MAX_HORIZONS)
-			return fail("--horizons: at most %d horizons", FC_EVAL_MAX_HORIZONS);
+			return qlb_usage_error("--horizons: at most %d horizons", FC_EVAL_MAX_HORIZONS);
 		if (parse_ulong("horizons", tok, 1, FC_MAX_HORIZON, &v))
 			return 2;
 		c->horizons[c->n_horizons++] = (uint32_t)v;
 	}
 	if (!c->n_horizons)
-		return fail("--horizons: empty list");
+		return qlb_usage_error("--horizons: empty list");
 	return 0;
 }
 
@@ -473,7 +459,7 @@ static int parse(int argc, char **argv, const struct option *opts, void (*usage)
 			else if (!strcmp(optarg, "log1p"))
 				c->prep.norm = FC_NORM_LOG1P_MINMAX;
 			else
-				rc = fail("--norm: '%s' is not minmax or log1p", optarg);
+				rc = qlb_usage_error("--norm: '%s' is not minmax or log1p", optarg);
 			break;
 		case OPT_LOSS:
 			if (!strcmp(optarg, "mse"))
@@ -481,7 +467,7 @@ static int parse(int argc, char **argv, const struct option *opts, void (*usage)
 			else if (!strcmp(optarg, "mae"))
 				c->train.l1 = 1;
 			else
-				rc = fail("--loss: '%s' is not mse or mae", optarg);
+				rc = qlb_usage_error("--loss: '%s' is not mse or mae", optarg);
 			break;
 		case OPT_IMPUTE:
 			if (!strcmp(optarg, "mean"))
@@ -489,7 +475,7 @@ static int parse(int argc, char **argv, const struct option *opts, void (*usage)
 			else if (!strcmp(optarg, "last"))
 				c->prep.impute = FC_IMPUTE_LAST;
 			else
-				rc = fail("--impute: '%s' is not mean or last", optarg);
+				rc = qlb_usage_error("--impute: '%s' is not mean or last", optarg);
 			break;
 		case OPT_WINSOR: {
 			double lo, hi;
@@ -497,25 +483,25 @@ static int parse(int argc, char **argv, const struct option *opts, void (*usage)
 
 			if (sscanf(optarg, "%lf,%lf%c", &lo, &hi, &tail) != 2 || !(lo >= 0) ||
 			    !(hi <= 100) || !(lo < hi))
-				rc = fail("--winsor: '%s' is not LO,HI with 0 <= LO < HI <= 100",
+				rc = qlb_usage_error("--winsor: '%s' is not LO,HI with 0 <= LO < HI <= 100",
 					  optarg);
 			c->prep.lo_pct = lo;
 			c->prep.hi_pct = hi;
 			break;
 		}
 		case ':':
-			return fail("%s: option needs a value (see --help)", argv[optind - 1]);
+			return qlb_usage_error("%s: option needs a value (see --help)", argv[optind - 1]);
 		case '?':
 		default:
 			if (optopt)
-				return fail("unknown option '-%c' (see --help)", optopt);
-			return fail("unknown option '%s' (see --help)", argv[optind - 1]);
+				return qlb_usage_error("unknown option '-%c' (see --help)", optopt);
+			return qlb_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
 		}
 		if (rc)
 			return 2;
 	}
 	if (optind < argc)
-		return fail("unexpected argument '%s' (see --help)", argv[optind]);
+		return qlb_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
 	return 0;
 }
 
@@ -536,13 +522,13 @@ static int load_series(const struct cli *c, struct fc_series *s)
 	int rc;
 
 	if (!c->trace)
-		return fail("--trace FILE is required (see --help)");
+		return qlb_usage_error("--trace FILE is required (see --help)");
 	rc = fc_series_read(c->trace, &c->series, s, err);
 	if (rc)
-		return fail("%s", err);
+		return qlb_usage_error("%s", err);
 	if (s->n < 8) {
 		fc_series_free(s);
-		return fail("%s: only %zu points after aggregation, need at least 8", c->trace,
+		return qlb_usage_error("%s: only %zu points after aggregation, need at least 8", c->trace,
 			    s->n);
 	}
 	return 0;
@@ -568,11 +554,11 @@ static int train_model(struct cli *c, const double *x, size_t n, struct fc_model
 	c->arch.flags = (c->residual ? FC_ARCH_RESIDUAL : 0) | (c->diff ? FC_ARCH_DIFF_INPUT : 0);
 	rc = fc_arch_validate(&c->arch, err);
 	if (rc)
-		return fail("%s", err);
+		return qlb_usage_error("%s", err);
 	c->train.log = c->verbose ? stderr : NULL;
 	rc = fc_model_train_series(m, &c->arch, &c->prep, &c->train, x, n, &rep, err);
 	if (rc)
-		return rc == -ENOMEM ? (fprintf(stderr, "qlb: %s\n", err), 1) : fail("%s", err);
+		return rc == -ENOMEM ? (qlb_err("%s", err), 1) : qlb_usage_error("%s", err);
 	if (c->verbose)
 		fprintf(stderr,
 			"trained %zu points in %.1fs: train loss %.6g -> %.6g, best val loss %.6g "
@@ -596,9 +582,9 @@ static int do_train(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (!c.arch.horizon)
-		return fail("--horizon H is required (see --help)");
+		return qlb_usage_error("--horizon H is required (see --help)");
 	if (!c.out)
-		return fail("--out MODEL is required (see --help)");
+		return qlb_usage_error("--out MODEL is required (see --help)");
 	rc = load_series(&c, &s);
 	if (rc)
 		return rc;
@@ -614,7 +600,7 @@ static int do_train(int argc, char **argv)
 		fprintf(stderr, "qlb: %s\n", err);
 		return 1;
 	}
-	return rc ? fail("%s", err) : 0;
+	return rc ? qlb_usage_error("%s", err) : 0;
 }
 
 static void print_table(const struct cli *c, const struct fc_series *s,
@@ -731,7 +717,7 @@ static int do_eval(int argc, char **argv)
 	if (c.model) {
 		rc = fc_model_load(&m, c.model, err);
 		if (rc)
-			return fail("%s", err);
+			return qlb_usage_error("%s", err);
 	}
 	rc = load_series(&c, &s);
 	if (rc) {
@@ -749,7 +735,7 @@ static int do_eval(int argc, char **argv)
 		fc_series_free(&s);
 		if (c.model)
 			fc_model_free(&m);
-		return fail("test part of %zu points is too short for horizon %u", s.n - n_train,
+		return qlb_usage_error("test part of %zu points is too short for horizon %u", s.n - n_train,
 			    max_h);
 	}
 	if (!c.model) {
@@ -794,24 +780,24 @@ static int do_export(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (!c.model)
-		return fail("--model MODEL is required (see --help)");
+		return qlb_usage_error("--model MODEL is required (see --help)");
 	if (!c.header)
-		return fail("--header FILE is required (see --help)");
+		return qlb_usage_error("--header FILE is required (see --help)");
 	for (const char *p = c.symbol; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
 		      (p != c.symbol && *p >= '0' && *p <= '9')))
-			return fail("--symbol: '%s' is not a C identifier", c.symbol);
+			return qlb_usage_error("--symbol: '%s' is not a C identifier", c.symbol);
 	if (!*c.symbol)
-		return fail("--symbol: empty");
+		return qlb_usage_error("--symbol: empty");
 	rc = fc_model_load(&m, c.model, err);
 	if (rc)
-		return fail("%s", err);
+		return qlb_usage_error("%s", err);
 	snprintf(comment, sizeof(comment), "Exported with: qlb forecast export --model %s --header %s",
 		 c.model, c.header);
 	f = fopen(c.header, "w");
 	if (!f) {
 		fc_model_free(&m);
-		return fail("%s: %s", c.header, strerror(errno));
+		return qlb_usage_error("%s: %s", c.header, strerror(errno));
 	}
 	rc = fc_model_export_header_named(&m, f, c.symbol, comment);
 	if (fclose(f) && !rc)
@@ -829,7 +815,7 @@ int cmd_forecast(int argc, char **argv)
 	const char *sub = argc > 1 ? argv[1] : NULL;
 
 	if (!sub)
-		return fail("forecast: missing command: train, eval or export (see --help)");
+		return qlb_usage_error("forecast: missing command: train, eval or export (see --help)");
 	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
 		fputs(usage_main, stdout);
 		return 0;
@@ -840,5 +826,5 @@ int cmd_forecast(int argc, char **argv)
 		return do_eval(argc - 1, argv + 1);
 	if (!strcmp(sub, "export"))
 		return do_export(argc - 1, argv + 1);
-	return fail("forecast: unknown command '%s' (train, eval, export; see --help)", sub);
+	return qlb_usage_error("forecast: unknown command '%s' (train, eval, export; see --help)", sub);
 }

@@ -26,6 +26,8 @@ void qlb_libs_quiet(int quiet);
 
 /* Prints "qlb: <message>" on one line to stderr. */
 void qlb_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same, for bad input: returns QLB_EXIT_USAGE. */
+int qlb_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Maps a -errno from a command to an exit code: input errors (-EINVAL,
  * -ENOENT, -EEXIST, -ENODEV, -ERANGE) are usage errors. */
 int qlb_exit_code(int err);

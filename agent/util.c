@@ -45,15 +45,30 @@ void qlb_libs_quiet(int quiet)
 	libs_quiet = quiet;
 }
 
+static void vqlb_err(const char *fmt, va_list ap)
+{
+	fputs("qlb: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void qlb_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("qlb: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vqlb_err(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+int qlb_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vqlb_err(fmt, ap);
+	va_end(ap);
+	return QLB_EXIT_USAGE;
 }
 
 int qlb_exit_code(int err)

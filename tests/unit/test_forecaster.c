@@ -21,17 +21,10 @@
 #include <cmocka.h>
 
 #include "../../agent/forecaster.h"
+#include "assert_near.h"
 
 /* ------------------------------------------------------------- helpers */
 
-/* cmocka 1.1.5 (Debian 12) has no assert_double_equal. */
-#define assert_near(a, b, tol)                                                            \
-	do {                                                                              \
-		double a_ = (a), b_ = (b), t_ = (tol);                                    \
-		if (!(fabs(a_ - b_) <= t_))                                               \
-			fail_msg("%s = %.17g, want %s = %.17g within %g", #a, a_, #b, b_, \
-				 t_);                                                     \
-	} while (0)
 
 /* splitmix64: a private, seeded stream per test */
 struct rng {

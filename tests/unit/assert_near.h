@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef ASSERT_NEAR_H
+#define ASSERT_NEAR_H
+
+#include <math.h>
+
+/* cmocka 1.1.5 (Debian 12) has no assert_double_equal. */
+#define assert_near(a, b, tol)                                                            \
+	do {                                                                              \
+		double a_ = (a), b_ = (b), t_ = (tol);                                    \
+		if (!(fabs(a_ - b_) <= t_))                                               \
+			fail_msg("%s = %.17g, want %s = %.17g within %g", #a, a_, #b, b_, \
+				 t_);                                                     \
+	} while (0)
+
+#endif
