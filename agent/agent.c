@@ -32,7 +32,7 @@ static const char agent_usage[] =
 	"                 [--health-interval S] [--rise N] [--fall N]\n"
 	"                 [--history FILE] [--metrics-listen ADDR:PORT|none]\n"
 	"                 [--usage ADDR=cgroup:REL|prom:URL ...]\n"
-	"                 [--forecast MODEL|compiled|none] [--on-scale CMD] ...\n"
+	"                 [--forecast MODEL|compiled|none|off] [--on-scale CMD] ...\n"
 	"                 [--max-step X] [--deadband X] [--floor X] [--slow-start S]\n"
 	"\n"
 	"Run the control loop in the foreground until SIGINT or SIGTERM. Each VIP\n"
@@ -57,7 +57,8 @@ static const char agent_usage[] =
 	"                           prom:URL (node_exporter text); repeatable\n"
 	"  -f, --forecast M         arrival forecast for the qlb policy: compiled\n"
 	"                           (default: the built-in LSTM), none (baselines\n"
-	"                           only) or a model file from 'qlb forecast train';\n"
+	"                           only), off (the policy plans on the measured\n"
+	"                           rate) or a model file from 'qlb forecast train';\n"
 	"                           the candidate with the lowest recent error wins\n"
 	"      --forecast-scale X   the model's units per arrival/s (default 60:\n"
 	"                           the built-in model learned requests per minute)\n"
@@ -472,7 +473,8 @@ static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double n
 		if (vc->slot_backend[i] != QLB_NO_BACKEND)
 			lambda_obs += a->obs[i].arrivals / dt;
 	lambda_hat = qlb_forecaster_step(vc->fc, lambda_obs, &vc->fi);
-	err = qlb_policy_update(vc->pol, a->obs, vc->cap, lambda_hat, a->weights, a->est);
+	err = qlb_policy_update(vc->pol, a->obs, vc->cap, a->o.forecast_off ? NAN : lambda_hat,
+				a->weights, a->est);
 	if (err)
 		return err;
 	for (i = 0; i < vc->cap; i++)
@@ -791,6 +793,11 @@ int cmd_agent(int argc, char **argv)
 			bad = qlb_usage_map_parse(optarg, &o.usage);
 			break;
 		case 'f':
+			/* "off" still runs the baselines for telemetry and scale
+			 * events; only the policy stops seeing their forecast. */
+			o.forecast_off = !strcmp(optarg, "off");
+			if (o.forecast_off)
+				optarg = "none";
 			bad = snprintf(o.forecast_model, sizeof(o.forecast_model), "%s", optarg) >=
 			      (int)sizeof(o.forecast_model) || !*optarg ? -ERANGE : 0;
 			break;

@@ -18,6 +18,7 @@ struct qlb_agent_opts {
 	struct qlb_usage_map usage;	/* CPU/memory sources for lcpu/lram/qlb */
 	struct qlb_forecaster_opts forecast;
 	char forecast_model[512];	/* "compiled", "none" or a model file */
+	int forecast_off;		/* --forecast off: the policy plans on the measured rate */
 	struct qlb_scaler_opts scale;
 	char on_scale[1024];		/* shell command run on a scale event */
 };

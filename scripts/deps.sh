@@ -14,6 +14,8 @@ PACKAGES=(
 	# testbed: namespaces, real servers and clients
 	iproute2 nftables ethtool nginx-light curl wrk nghttp2-client httperf jq iputils-ping
 	procps psmisc
+	# evaluation: the balancers users run today, the report and its figures
+	haproxy gnuplot-nox python3
 )
 
 missing=()
@@ -34,11 +36,14 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Debian starts nginx on install; qlb's testbed runs its own instances.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-	systemctl stop nginx || true
-	systemctl disable nginx >/dev/null 2>&1 || true
-fi
+# Debian starts nginx and haproxy on install; the testbed and the
+# evaluation run their own instances.
+for svc in nginx haproxy; do
+	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		systemctl stop "$svc" || true
+		systemctl disable "$svc" >/dev/null 2>&1 || true
+	fi
+done
 
 # bpffs for pinned maps and links.
 if ! mountpoint -q /sys/fs/bpf; then
