@@ -42,9 +42,11 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 E2E_TESTS  := $(sort $(wildcard tests/e2e/*.bats tests/e2e/*.sh))
+# eval/: the evaluation's load generator; its pure half is unit-tested.
+LOADGEN_OBJS := $(OUT)/eval/loadgen.o $(OUT)/eval/loadgen_sched.o
 
-.PHONY: all deps test unit e2e bench demo clean install
-all: $(OUT)/qlb
+.PHONY: all deps test unit e2e bench demo eval clean install
+all: $(OUT)/qlb $(OUT)/qlb-loadgen
 
 deps:
 	$(Q)bash scripts/deps.sh
@@ -81,6 +83,18 @@ $(OUT)/qlb: agent/main.c $(OUT)/libqlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libqlb.a $(LDLIBS) -o $@
 
+$(OUT)/eval/%.o: eval/%.c | $(OUT)/eval
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Ieval -c $< -o $@
+
+$(OUT)/eval-san/%.o: eval/%.c | $(OUT)/eval-san
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Ieval -c $< -o $@
+
+$(OUT)/qlb-loadgen: $(LOADGEN_OBJS) $(OUT)/libqlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LOADGEN_OBJS) $(OUT)/libqlb.a $(LDLIBS) -o $@
+
 # Unit tests run under ASan/UBSan.
 $(OUT)/tests/helpers/%.o: tests/unit/%.c $(SKELS) | $(OUT)/tests/helpers
 	$(call msg,TEST-CC,$@)
@@ -88,7 +102,11 @@ $(OUT)/tests/helpers/%.o: tests/unit/%.c $(SKELS) | $(OUT)/tests/helpers
 
 $(OUT)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(OUT)/libqlb-san.a | $(OUT)/tests
 	$(call msg,TEST-CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit $< $(UNIT_HELPERS) $(OUT)/libqlb-san.a $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit $(UNIT_EXTRA) $< $(UNIT_HELPERS) $(OUT)/libqlb-san.a $(LDLIBS) -lcmocka -o $@
+
+# Extra include path and objects of one test: test_loadgen tests eval/.
+$(OUT)/tests/test_loadgen: UNIT_EXTRA = -Ieval $(OUT)/eval-san/loadgen_sched.o
+$(OUT)/tests/test_loadgen: $(OUT)/eval-san/loadgen_sched.o
 
 # Benches share the data-plane harness of the unit tests, built without
 # sanitizers (the other helpers need cmocka).
@@ -102,19 +120,20 @@ $(OUT)/bench/%: tests/bench/%.c $(BENCH_HELPERS) $(OUT)/libqlb.a | $(OUT)/bench
 	$(call msg,BENCH-CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(BENCH_HELPERS) $(OUT)/libqlb.a $(LDLIBS) -o $@
 
-$(OUT)/bpf $(OUT)/skel $(OUT)/obj $(OUT)/san $(OUT)/tests $(OUT)/tests/helpers $(OUT)/bench $(OUT)/bench/helpers:
+$(OUT)/bpf $(OUT)/skel $(OUT)/obj $(OUT)/san $(OUT)/tests $(OUT)/tests/helpers $(OUT)/bench $(OUT)/bench/helpers \
+$(OUT)/eval $(OUT)/eval-san:
 	$(Q)mkdir -p $@
 
 # `make test`: unit tests (cmocka, TAP) and end-to-end tests (bats, TAP in
 # network namespaces), under one prove run so CI reads one summary.
-test: deps $(OUT)/qlb $(UNIT_BINS)
+test: deps $(OUT)/qlb $(OUT)/qlb-loadgen $(UNIT_BINS)
 	$(Q)CMOCKA_MESSAGE_OUTPUT=TAP QLB=$(abspath $(OUT)/qlb) QLB_BUILD=$(abspath $(OUT)) \
 		prove --timer -v $(UNIT_BINS) $(E2E_TESTS)
 
 unit: $(OUT)/qlb $(UNIT_BINS)
 	$(Q)CMOCKA_MESSAGE_OUTPUT=TAP QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(UNIT_BINS)
 
-e2e: $(OUT)/qlb
+e2e: $(OUT)/qlb $(OUT)/qlb-loadgen
 	$(Q)QLB=$(abspath $(OUT)/qlb) QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(E2E_TESTS)
 
 bench: deps $(OUT)/qlb $(BENCH_BINS)
@@ -122,6 +141,13 @@ bench: deps $(OUT)/qlb $(BENCH_BINS)
 
 demo: deps $(OUT)/qlb
 	$(Q)QLB=$(abspath $(OUT)/qlb) bash scripts/demo.sh
+
+# `make eval [PROFILE=quick|standard|full]`: the DLBQT experiment on the
+# testbed, report in build/eval/PROFILE/report.md.
+PROFILE ?= quick
+eval: deps $(OUT)/qlb $(OUT)/qlb-loadgen
+	$(Q)QLB=$(abspath $(OUT)/qlb) LOADGEN=$(abspath $(OUT)/qlb-loadgen) \
+		bash scripts/eval.sh --profile $(PROFILE)
 
 install: $(OUT)/qlb
 	install -D -m 0755 $(OUT)/qlb $(DESTDIR)/usr/local/sbin/qlb
