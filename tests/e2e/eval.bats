@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# The evaluation's quick profile, end to end: scripts/eval.sh builds its own
+# testbed (4 clients, balancer, 2 nginx servers), runs every balancer in both
+# environments, the capacity runs and the simulator study, and writes the
+# report. These tests check that the report is there and well formed; they
+# never check who wins (the results are measured, not scripted).
+
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+QLB=${QLB:-$REPO/build/qlb}
+BALANCERS=(lc lcpu lram dlbqt rr wrr p2c qlb qlb+fc haproxy nft)
+OUT=/tmp/qlb-eval-quick
+
+setup_file() {
+	rm -rf "$OUT" "$OUT.partial"
+	EVAL_PREFIX=qlbevq QLB=$QLB LOADGEN=${QLB%/*}/qlb-loadgen timeout 900 bash "$REPO/scripts/eval.sh" \
+		--profile quick --out "$OUT" >/tmp/qlb-eval-quick.log 2>&1 3>&- ||
+		{ tail -30 /tmp/qlb-eval-quick.log >&3; return 1; }
+}
+
+teardown_file() {
+	rm -rf "$OUT" "$OUT.partial"
+}
+
+number() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$ || $1 == nan ]]; }
+
+@test "results.csv: one row per environment and balancer, every field filled" {
+	[ -f "$OUT/results.csv" ]
+	header=$(head -1 "$OUT/results.csv")
+	for col in env balancer level seed requests ok rt_mean_ms rt_p50_ms rt_p99_ms \
+		throughput_mbps rps tcp_loss_pct failed_pct bal_cpu_ms_per_kreq; do
+		[[ ",$header," == *",$col,"* ]] || { echo "no column $col"; false; }
+	done
+	[ "$(($(wc -l <"$OUT/results.csv") - 1))" -eq $((2 * ${#BALANCERS[@]})) ]
+	for env in homo2 het2; do
+		for b in "${BALANCERS[@]}"; do
+			grep -q "^$env,2,$b,200,1," "$OUT/results.csv" || { echo "no row $env $b"; false; }
+		done
+	done
+	# requests, ok and the response times are numbers; every request was sent
+	while IFS=, read -r env servers bal level seed requests ok _ _ _ mean p50 p99 _; do
+		for v in "$requests" "$ok" "$mean" "$p50" "$p99"; do number "$v" || { echo "$bal: '$v'"; false; }; done
+		[ "$requests" -ge 200 ]
+	done < <(tail -n +2 "$OUT/results.csv")
+}
+
+@test "report.md: the paper's tables for both environments, with Improving rows and Cohen's d" {
+	r=$OUT/report.md
+	[ -f "$r" ]
+	grep -q '^# qlb evaluation report' "$r"
+	grep -q '^## Targets' "$r"
+	for env in homo2 het2; do grep -q "^## .*(\`$env\`)" "$r"; done
+	header="| Total requests | $(IFS='|'; echo "${BALANCERS[*]}" | sed 's/|/ | /g') |"
+	[ "$(grep -cF -- "$header" "$r")" -eq 16 ] # 8 metrics x 2 environments
+	[ "$(grep -c '^| Improving (qlb, Eq. 1) |' "$r")" -eq 16 ]
+	[ "$(grep -c '^| Improving (dlbqt, Eq. 1) |' "$r")" -eq 16 ]
+	[ "$(grep -c '^| 200 |' "$r")" -eq 16 ]
+	grep -q "^### Effect size (Cohen's d" "$r"
+	# every table row has as many cells as its header
+	awk -F'|' '/^\| Total requests/ { n = NF } /^\| [0-9]/ && n && NF != n { print; bad = 1 } END { exit bad }' "$r"
+}
+
+@test "capacity: qlb, HAProxy and nftables measured at saturation" {
+	[ -f "$OUT/capacity.csv" ]
+	for b in qlb haproxy nft; do
+		line=$(grep "^$b," "$OUT/capacity.csv")
+		rps=$(cut -d, -f2 <<<"$line")
+		number "$rps"
+		awk -v r="$rps" 'BEGIN { exit !(r > 0) }'
+	done
+	grep -q '^## Capacity' "$OUT/report.md"
+}
+
+@test "simulator study and figures are in the report" {
+	grep -q '^## Simulator study' "$OUT/report.md"
+	[ -f "$OUT/sim/sim.csv" ]
+	for f in rt_mean_ms-het2 rt_p99_ms-homo2 tcp_loss_pct-het2 throughput_mbps-het2 history-het2-qlb; do
+		png=$OUT/figures/$f.png
+		[ -s "$png" ] || { echo "no $png"; false; }
+		[ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+		grep -qF "(figures/$f.png)" "$OUT/report.md"
+	done
+}
+
+@test "the seeds are recorded and a run's schedule can be replayed" {
+	grep -q '^seeds=1$' "$OUT/meta.txt"
+	grep -q '^rate=' "$OUT/meta.txt"
+	a=$("${QLB%/*}/qlb-loadgen" --url http://127.0.0.1/ --files a,b --requests 50 --rate 100 --seed 101 --dump-schedule)
+	b=$("${QLB%/*}/qlb-loadgen" --url http://127.0.0.1/ --files a,b --requests 50 --rate 100 --seed 101 --dump-schedule)
+	[ "$a" = "$b" ]
+}
+
+@test "bad arguments: one line, exit 2, no output" {
+	for args in "--profile nope" "--envs het3" "--balancers lc,bogus" "--levels 0" \
+		"--seeds x" "--rate -1" "--out" "--frobnicate"; do
+		# shellcheck disable=SC2086
+		run -2 --separate-stderr bash "$REPO/scripts/eval.sh" $args --out /tmp/qlb-eval-bad
+		echo "$args -> $stderr"
+		[ "${#stderr_lines[@]}" -eq 1 ]
+		[[ $stderr == "eval: "* ]]
+		[ ! -e /tmp/qlb-eval-bad ]
+	done
+	run -2 --separate-stderr python3 "$REPO/eval/report.py" /tmp
+	[[ $stderr == "report: "* ]]
+}
