@@ -381,10 +381,28 @@ static void passive_health(struct agent *a)
 	}
 }
 
-/* Health: probe, then mark backends down or up in the map. */
+/* The flags backend i should have after its probes; 0 if it needs no
+ * change (or the id changed hands while it was probed). */
+static uint32_t health_flags(const struct agent *a, uint32_t i)
+{
+	const struct qlb_backend *b = &a->st->backends[i];
+	const struct qlb_probe *p = &a->probes[i];
+	uint32_t flags;
+
+	if (!p->active || !(b->flags & QLB_BE_F_IN_USE) ||
+	    a->identity[i] != backend_identity(b))
+		return 0;
+	flags = p->up ? b->flags & ~QLB_BE_F_DOWN : b->flags | QLB_BE_F_DOWN;
+	return flags == b->flags ? 0 : flags;
+}
+
+/* Health: probe, unlocked (probes wait on the network, not on the maps),
+ * then mark backends down or up, under the lock and on a fresh snapshot
+ * like every writer, since a change publishes the ring. */
 static void run_health(struct agent *a, double deadline)
 {
-	uint32_t i;
+	uint32_t i, flags, changes = 0;
+	int err;
 
 	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
 		const struct qlb_backend *b = &a->st->backends[i];
@@ -412,22 +430,27 @@ static void run_health(struct agent *a, double deadline)
 		}
 	}
 	qlb_health_run(a->probes, QLB_MAX_BACKENDS, &a->o.health, deadline);
-	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
-		struct qlb_backend *b = &a->st->backends[i];
-		const struct qlb_probe *p = &a->probes[i];
-		uint32_t flags;
+	for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		changes += health_flags(a, i) != 0;
+	if (!changes || qlb_state_lock(a->st))
+		return;
+	err = qlb_state_read(a->st);
+	if (err)
+		qlb_err("agent: cannot read the state: %s", strerror(-err));
+	for (i = 0; !err && i < QLB_MAX_BACKENDS; i++) {
+		const struct qlb_backend *b = &a->st->backends[i];
 		char buf[64];
 
-		if (!p->active || !(b->flags & QLB_BE_F_IN_USE))
-			continue;
-		flags = p->up ? b->flags & ~QLB_BE_F_DOWN : b->flags | QLB_BE_F_DOWN;
-		if (flags == b->flags)
+		flags = health_flags(a, i);
+		if (!flags)
 			continue;
 		qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), buf, sizeof(buf));
-		fprintf(stderr, "qlb agent: backend %s is %s\n", buf, p->up ? "up" : "down");
+		fprintf(stderr, "qlb agent: backend %s is %s\n", buf,
+			flags & QLB_BE_F_DOWN ? "down" : "up");
 		/* Through the ring at once: a down backend takes no new flow. */
 		qlb_backend_update(a->st, i, b->weight, flags);
 	}
+	qlb_state_unlock(a->st);
 }
 
 static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double now)
