@@ -25,14 +25,16 @@ int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip
 		return -EEXIST;
 	if (st->nvips >= QLB_MAX_VIPS || qlb_alloc_vip_id(st, &v.vip_id))
 		return -ENOSPC;
+	/* Ring 0 first, then the VIP that names it with ring_gen 0. */
 	err = qlb_publish_ring(st, v.vip_id, NULL);
+	v.ring_id[0] = st->rings[v.vip_id].buf[0].id;
 	if (!err)
 		err = qlb_zero_percpu(st, st->maps.vip_stats, v.vip_id,
 				      sizeof(struct qlb_vip_stats));
 	if (!err && bpf_map_update_elem(st->maps.vips, k, &v, BPF_NOEXIST))
 		err = -errno;
 	if (err) {
-		bpf_map_delete_elem(st->maps.maglev_rings, &v.vip_id);
+		qlb_rings_delete(st, v.vip_id);
 		return err;
 	}
 	st->vips[st->nvips].key = *k;
@@ -76,9 +78,9 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 		key = i;
 		bpf_map_update_elem(st->maps.backends, &key, b, BPF_ANY);
 	}
-	bpf_map_delete_elem(st->maps.maglev_rings, &id);
-	free(st->last_ring[id]);
-	st->last_ring[id] = NULL;
+	/* No new flow finds the VIP now; a program that found it before
+	 * still has its ring until the deletion's grace period. */
+	qlb_rings_delete(st, id);
 	*v = st->vips[--st->nvips];
 	/* Empties its vip_backends entry for the next VIP with this id. */
 	qlb_publish_pick(st, id);

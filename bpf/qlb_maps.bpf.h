@@ -24,9 +24,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backends SEC(".maps");
 
-/* One Maglev ring per VIP. Userspace fills a fresh inner map and swaps it in
- * with one update of the outer slot, so a packet sees either the old ring or
- * the new one, never a mix; RCU keeps the old one alive for readers. */
+/* Two Maglev rings per VIP (QLB_RING_KEY in qlb_abi.h): the VIP's ring_gen
+ * picks the active one. Userspace fills the other through mmap and flips
+ * ring_gen with one update of the VIP, so a packet sees either the old ring
+ * or the new one, never a mix; a retired ring is rewritten only after an RCU
+ * grace period, once no program can still be reading it (agent/state.c). */
 struct maglev_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QLB_RING_SIZE);
@@ -38,7 +40,7 @@ struct maglev_ring {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, QLB_MAX_VIPS);
+	__uint(max_entries, QLB_RING_SLOTS);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct maglev_ring);
