@@ -311,7 +311,6 @@ static void publish_est(struct agent *a, uint32_t id, int kind, const struct qlb
 			double now)
 {
 	struct qlb_backend_est out = {};
-	__u32 key = id;
 
 #define FIX(x, scale) (isfinite(x) && (x) > 0 ? (__u64)((x) * (scale) + 0.5) : 0)
 	out.updated_ns = (__u64)(now * 1e9);
@@ -324,7 +323,7 @@ static void publish_est(struct agent *a, uint32_t id, int kind, const struct qlb
 #undef FIX
 	out.policy = kind;
 	out.health_fails = a->probes[id].fails;
-	bpf_map_update_elem(a->st->maps.backend_est, &key, &out, BPF_ANY);
+	qlb_backend_est_write(a->st, id, &out);
 }
 
 static void history_row(struct agent *a, double now, const struct qlb_vip_entry *v,

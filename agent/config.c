@@ -173,7 +173,6 @@ int qlb_apply_ring_weights(struct qlb_state *st, uint32_t vip_id, const uint32_t
 			   const uint32_t *ring_weights, uint32_t n, double *churn_pct)
 {
 	uint32_t i, changed = 0;
-	__u32 key;
 
 	for (i = 0; i < n; i++) {
 		struct qlb_backend *b;
@@ -186,9 +185,7 @@ int qlb_apply_ring_weights(struct qlb_state *st, uint32_t vip_id, const uint32_t
 		if (b->ring_weight == ring_weights[i])
 			continue;
 		b->ring_weight = ring_weights[i];
-		key = ids[i];
-		if (bpf_map_update_elem(st->maps.backends, &key, b, BPF_EXIST))
-			return -errno;
+		qlb_backend_store_u32(st, ids[i], &b->ring_weight);
 		changed++;
 	}
 	if (!changed) {

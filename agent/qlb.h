@@ -98,7 +98,6 @@ struct qlb_state {
 	int nvips;
 	struct qlb_vip_entry vips[QLB_MAX_VIPS];
 	struct qlb_backend backends[QLB_MAX_BACKENDS];
-	__u32 batch_keys[QLB_MAX_BACKENDS];
 	__u32 ring_keys[QLB_RING_SIZE];	/* 0..QLB_RING_SIZE-1, for batch calls */
 	struct qlb_vip_rings rings[QLB_MAX_VIPS];
 	int ring_layout_ok;		/* a mapped ring reads back as written */
@@ -107,6 +106,11 @@ struct qlb_state {
 	 * changed only by atomic adds. */
 	__s64 *active;
 	struct qlb_backend_gc *gc;
+	/* backends and backend_est, mapped: read whole into the snapshot,
+	 * written a field or an entry at a time (qlb_backend_store_u32,
+	 * qlb_backend_est_write), or whole through the syscall. */
+	struct qlb_backend *be_map;
+	struct qlb_backend_est *est_map;
 	/* A mu estimate older than this does not count for SED (default
 	 * QLB_MU_MAX_AGE_NS; an agent with a long window raises it). */
 	uint64_t mu_max_age_ns;
@@ -144,6 +148,12 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct);
 /* Closes this process's mappings of a VIP's rings and deletes them from
  * maglev_rings (after the VIP itself is gone). */
 void qlb_rings_delete(struct qlb_state *st, uint32_t vip_id);
+/* Writes one 32-bit field of the snapshot's backend id (field points into
+ * st->backends[id]) to the map, with one store through its mapping: for
+ * fields the program does not read (ring_weight, ring_slots). */
+void qlb_backend_store_u32(struct qlb_state *st, uint32_t id, const __u32 *field);
+/* Writes backend id's estimates to backend_est, through its mapping. */
+void qlb_backend_est_write(struct qlb_state *st, uint32_t id, const struct qlb_backend_est *e);
 /* Zeroes one slot of a per-CPU map so a reused id starts from nothing. */
 int qlb_zero_percpu(struct qlb_state *st, int map_fd, uint32_t key, size_t value_size);
 uint32_t qlb_random_seed(void);

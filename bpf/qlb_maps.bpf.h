@@ -16,8 +16,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vips SEC(".maps");
 
+/* Mmapable: userspace reads all of it every window with one copy, not a
+ * syscall's checks per entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, QLB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct qlb_backend);
@@ -124,9 +127,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_gc SEC(".maps");
 
-/* Written by the agent, read by qlb stats; the program never looks. */
+/* Written by the agent, read by qlb stats; the program never looks.
+ * Mmapable: the agent writes every backend's every window. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, QLB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct qlb_backend_est);

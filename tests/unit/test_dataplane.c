@@ -782,6 +782,40 @@ static void test_flows_survive_many_flips(void **state)
 	}
 }
 
+/* backends and backend_est are read and written through their mappings:
+ * what one side writes, the other reads. */
+static void test_mapped_backends_and_estimates(void **state)
+{
+	struct dp *dp = *state;
+	uint32_t vid, ids[2], w[2] = { 3, 1 };
+	struct qlb_backend_est e = { .updated_ns = 42, .mu_milli = 7000 }, got;
+	struct qlb_backend b;
+	double churn;
+	int i;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	ids[0] = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	ids[1] = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	assert_int_equal(qlb_apply_ring_weights(dp->st, vid, ids, w, 2, &churn), 0);
+	assert_true(churn > 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(bpf_map_lookup_elem(dp->st->maps.backends, &ids[i], &b), 0);
+		assert_int_equal(b.ring_weight, w[i]);
+		assert_int_equal(b.ring_slots, dp->st->backends[ids[i]].ring_slots);
+	}
+	assert_true(dp->st->backends[ids[0]].ring_slots > 2 * dp->st->backends[ids[1]].ring_slots);
+
+	/* A write through the syscall shows in the next snapshot. */
+	b.weight = 9;
+	assert_int_equal(bpf_map_update_elem(dp->st->maps.backends, &ids[1], &b, BPF_EXIST), 0);
+	assert_int_equal(qlb_state_read(dp->st), 0);
+	assert_int_equal(dp->st->backends[ids[1]].weight, 9);
+
+	qlb_backend_est_write(dp->st, ids[0], &e);
+	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.backend_est, &ids[0], &got), 0);
+	assert_memory_equal(&got, &e, sizeof(e));
+}
+
 /* ---- per-flow picks (lc, p2c, sed), active-flow counts, flow GC ---- */
 
 #define NSEC 1000000000ull
@@ -1339,6 +1373,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retired_ring_waits_for_grace_period, setup,
 						teardown_release),
 		cmocka_unit_test_setup_teardown(test_flows_survive_many_flips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_backends_and_estimates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pick_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lc_picks_least_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_p2c_avoids_loaded, setup, teardown),
