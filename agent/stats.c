@@ -83,13 +83,13 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snap->at = ts.tv_sec + ts.tv_nsec / 1e9;
-	memset(snap->be, 0, sizeof(snap->be));
 	memset(snap->active, 0, sizeof(snap->active));
 
-	/* One batch read up to the highest live id; the rest stay zero. */
+	/* One batch read up to the highest live id; the rest are zeroed. */
 	for (i = QLB_MAX_BACKENDS; i > 0; i--)
 		if (st->backends[i - 1].flags & QLB_BE_F_IN_USE)
 			break;
+	memset(&snap->be[i], 0, (QLB_MAX_BACKENDS - i) * size);
 	err = read_percpu_array(st, st->maps.backend_stats, i, size, snap->be);
 	for (hi = i, i = 0; !err && i < hi; i++) {
 		if (!(st->backends[i].flags & QLB_BE_F_IN_USE)) {
@@ -101,9 +101,15 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 							     __ATOMIC_RELAXED);
 		snap->active[i] = qlb_backend_active(st, i);
 	}
+	/* VIPs likewise, up to the highest id in use. */
+	for (i = hi = 0; i < st->nvips; i++)
+		if (st->vips[i].val.vip_id < QLB_MAX_VIPS &&
+		    st->vips[i].val.vip_id + 1 > (uint32_t)hi)
+			hi = st->vips[i].val.vip_id + 1;
+	memset(&snap->vip[hi], 0, (QLB_MAX_VIPS - hi) * sizeof(snap->vip[0]));
 	if (!err)
-		err = read_percpu_array(st, st->maps.vip_stats, QLB_MAX_VIPS,
-					sizeof(snap->vip[0]), snap->vip);
+		err = read_percpu_array(st, st->maps.vip_stats, hi, sizeof(snap->vip[0]),
+					snap->vip);
 	if (!err)
 		err = read_percpu_array(st, st->maps.reason_stats, QLB_R_MAX,
 					sizeof(snap->reason[0]), snap->reason);
