@@ -103,19 +103,17 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 	/* A redirect target before any ring points at the backend. */
 	if (bpf_map_update_elem(st->maps.tx_ports, &ifindex, &ifindex, BPF_ANY))
 		return -errno;
-	err = qlb_zero_percpu(st, st->maps.backend_stats, id,
-			      sizeof(struct qlb_backend_stats));
-	/* A reused id starts with no open flows and no GC completions. */
+	/* A reused id starts with no counts, no open flows and no GC
+	 * completions. */
+	qlb_backend_stats_zero(st, id);
 	__atomic_store_n(&st->active[id], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->gc[id].flows_expired, 0, __ATOMIC_RELAXED);
 	st->backends[id] = *nb;
 	st->backends[id].flags |= QLB_BE_F_IN_USE;
 	st->backends[id].ring_weight = nb->weight;
-	if (!err && bpf_map_update_elem(st->maps.backends, &id, &st->backends[id], BPF_ANY))
-		err = -errno;
-	if (!err) {
+	err = bpf_map_update_elem(st->maps.backends, &id, &st->backends[id], BPF_ANY) ? -errno : 0;
+	if (!err)
 		err = qlb_publish_ring(st, nb->vip_id, NULL);
-	}
 	if (err) {
 		st->backends[id] = empty;
 		bpf_map_update_elem(st->maps.backends, &id, &empty, BPF_ANY);

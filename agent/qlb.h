@@ -111,6 +111,9 @@ struct qlb_state {
 	 * qlb_backend_est_write), or whole through the syscall. */
 	struct qlb_backend *be_map;
 	struct qlb_backend_est *est_map;
+	/* backend_stats, mapped: ncpus x QLB_MAX_BACKENDS, CPU-major
+	 * (QLB_BE_STATS_KEY); the program's counters, read by summing. */
+	struct qlb_backend_stats *stats_map;
 	/* A mu estimate older than this does not count for SED (default
 	 * QLB_MU_MAX_AGE_NS; an agent with a long window raises it). */
 	uint64_t mu_max_age_ns;
@@ -152,6 +155,9 @@ void qlb_rings_delete(struct qlb_state *st, uint32_t vip_id);
  * st->backends[id]) to the map, with one store through its mapping: for
  * fields the program does not read (ring_weight, ring_slots). */
 void qlb_backend_store_u32(struct qlb_state *st, uint32_t id, const __u32 *field);
+/* Zeroes backend id's counters on every CPU, so a reused id starts from
+ * nothing. */
+void qlb_backend_stats_zero(struct qlb_state *st, uint32_t id);
 /* Writes backend id's estimates to backend_est, through its mapping. */
 void qlb_backend_est_write(struct qlb_state *st, uint32_t id, const struct qlb_backend_est *e);
 /* Zeroes one slot of a per-CPU map so a reused id starts from nothing. */
@@ -291,8 +297,13 @@ struct qlb_stats_snapshot {
 	struct qlb_vip_stats vip[QLB_MAX_VIPS];
 	struct qlb_reason_stats reason[QLB_R_MAX];
 	double at;		/* CLOCK_MONOTONIC seconds */
+	/* qlb_stats_read's own: be[], active[] and vip[] are zero from
+	 * these on, so that a read zeroes only what the last one filled. */
+	uint32_t be_hi, vip_hi;
 };
 
+/* Reads the counters into snap, which starts zeroed (calloc) and is then
+ * only ever passed here. */
 int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap);
 const char *qlb_reason_name(enum qlb_reason r);
 /* Percentile (0..100) of a response-time histogram, in microseconds. */

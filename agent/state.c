@@ -49,18 +49,26 @@ static const struct {
 static const struct {
 	size_t offset;		/* of the pointer in struct qlb_state */
 	size_t fd_offset;	/* of the map's fd in struct qlb_maps */
-	size_t size;
+	size_t size;		/* QLB_MAX_BACKENDS entries */
+	int per_cpu;		/* that many per possible CPU */
 } mapped[] = {
-#define MAPPED(p, m, t) { offsetof(struct qlb_state, p), offsetof(struct qlb_maps, m), \
-			  QLB_MAX_BACKENDS * sizeof(t) }
-	MAPPED(active, backend_active, __s64),
-	MAPPED(gc, backend_gc, struct qlb_backend_gc),
-	MAPPED(be_map, backends, struct qlb_backend),
-	MAPPED(est_map, backend_est, struct qlb_backend_est),
+#define MAPPED(p, m, t, c) { offsetof(struct qlb_state, p), offsetof(struct qlb_maps, m), \
+			     QLB_MAX_BACKENDS * sizeof(t), c }
+	MAPPED(active, backend_active, __s64, 0),
+	MAPPED(gc, backend_gc, struct qlb_backend_gc, 0),
+	MAPPED(be_map, backends, struct qlb_backend, 0),
+	MAPPED(est_map, backend_est, struct qlb_backend_est, 0),
+	MAPPED(stats_map, backend_stats, struct qlb_backend_stats, 1),
 #undef MAPPED
 };
 _Static_assert(sizeof(struct qlb_backend) % 8 == 0, "backends stride");
 _Static_assert(sizeof(struct qlb_backend_est) % 8 == 0, "backend_est stride");
+_Static_assert(sizeof(struct qlb_backend_stats) % 8 == 0, "backend_stats stride");
+
+static size_t mapped_size(const struct qlb_state *st, size_t i)
+{
+	return mapped[i].size * (mapped[i].per_cpu ? (size_t)st->ncpus : 1);
+}
 
 static void *map_mmap(int fd, size_t size)
 {
@@ -86,7 +94,7 @@ static int open_pins(struct qlb_state *st)
 		void **p = (void **)((char *)st + mapped[i].offset);
 		int fd = *(int *)((char *)&st->maps + mapped[i].fd_offset);
 
-		*p = map_mmap(fd, mapped[i].size);
+		*p = map_mmap(fd, mapped_size(st, i));
 		if (!*p)
 			return -errno;
 	}
@@ -101,7 +109,7 @@ static void close_pins(struct qlb_state *st)
 		void **p = (void **)((char *)st + mapped[i].offset);
 
 		if (*p)
-			munmap(*p, mapped[i].size);
+			munmap(*p, mapped_size(st, i));
 		*p = NULL;
 	}
 	for (i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++) {
@@ -603,6 +611,12 @@ void qlb_backend_store_u32(struct qlb_state *st, uint32_t id, const __u32 *field
 	size_t off = (const char *)field - (const char *)&st->backends[id];
 
 	__atomic_store_n((__u32 *)((char *)&st->be_map[id] + off), *field, __ATOMIC_RELAXED);
+}
+
+void qlb_backend_stats_zero(struct qlb_state *st, uint32_t id)
+{
+	for (int cpu = 0; id < QLB_MAX_BACKENDS && cpu < st->ncpus; cpu++)
+		memset(&st->stats_map[QLB_BE_STATS_KEY(cpu, id)], 0, sizeof(*st->stats_map));
 }
 
 void qlb_backend_est_write(struct qlb_state *st, uint32_t id, const struct qlb_backend_est *e)

@@ -75,6 +75,24 @@ static int read_percpu_array(struct qlb_state *st, int fd, __u32 nkeys,
 	return err;
 }
 
+/* Sums backends [0, hi) of backend_stats over CPUs into out, through the
+ * mapping (CPU-major, so each CPU's is one run of memory). */
+static void sum_backend_stats(const struct qlb_state *st, uint32_t hi,
+			      struct qlb_backend_stats *out)
+{
+	size_t n = hi * sizeof(*out) / sizeof(__u64), i;
+	__u64 *d = (__u64 *)out;
+
+	memset(out, 0, hi * sizeof(*out));
+	for (int cpu = 0; cpu < st->ncpus; cpu++) {
+		const __u64 *src = (const __u64 *)&st->stats_map[QLB_BE_STATS_KEY(cpu, 0)];
+
+		/* Counters move under us: whole 64-bit loads. */
+		for (i = 0; i < n; i++)
+			d[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	}
+}
+
 int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 {
 	size_t size = sizeof(struct qlb_backend_stats);
@@ -83,15 +101,20 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snap->at = ts.tv_sec + ts.tv_nsec / 1e9;
-	memset(snap->active, 0, sizeof(snap->active));
 
-	/* One batch read up to the highest live id; the rest are zeroed. */
+	/* Up to the highest live id; past it, zero what the last read
+	 * filled. */
 	for (i = QLB_MAX_BACKENDS; i > 0; i--)
 		if (st->backends[i - 1].flags & QLB_BE_F_IN_USE)
 			break;
-	memset(&snap->be[i], 0, (QLB_MAX_BACKENDS - i) * size);
-	err = read_percpu_array(st, st->maps.backend_stats, i, size, snap->be);
-	for (hi = i, i = 0; !err && i < hi; i++) {
+	if (snap->be_hi > (uint32_t)i) {
+		memset(&snap->be[i], 0, (snap->be_hi - i) * size);
+		memset(&snap->active[i], 0, (snap->be_hi - i) * sizeof(snap->active[0]));
+	}
+	snap->be_hi = i;
+	sum_backend_stats(st, i, snap->be);
+	for (hi = i, i = 0; i < hi; i++) {
+		snap->active[i] = 0;
 		if (!(st->backends[i].flags & QLB_BE_F_IN_USE)) {
 			memset(&snap->be[i], 0, size);
 			continue;
@@ -106,10 +129,10 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 		if (st->vips[i].val.vip_id < QLB_MAX_VIPS &&
 		    st->vips[i].val.vip_id + 1 > (uint32_t)hi)
 			hi = st->vips[i].val.vip_id + 1;
-	memset(&snap->vip[hi], 0, (QLB_MAX_VIPS - hi) * sizeof(snap->vip[0]));
-	if (!err)
-		err = read_percpu_array(st, st->maps.vip_stats, hi, sizeof(snap->vip[0]),
-					snap->vip);
+	if (snap->vip_hi > (uint32_t)hi)
+		memset(&snap->vip[hi], 0, (snap->vip_hi - hi) * sizeof(snap->vip[0]));
+	snap->vip_hi = hi;
+	err = read_percpu_array(st, st->maps.vip_stats, hi, sizeof(snap->vip[0]), snap->vip);
 	if (!err)
 		err = read_percpu_array(st, st->maps.reason_stats, QLB_R_MAX,
 					sizeof(snap->reason[0]), snap->reason);

@@ -321,13 +321,24 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p,
 	return transmit(ctx, be->ifindex, QLB_R_FWD_TO_BACKEND, p->bytes);
 }
 
+/* This CPU's counters of a backend. */
+static __always_inline struct qlb_backend_stats *backend_stats_of(__u32 backend_id)
+{
+	__u32 key;
+
+	if (backend_id >= QLB_MAX_BACKENDS)
+		return NULL;
+	key = QLB_BE_STATS_KEY(bpf_get_smp_processor_id(), backend_id);
+	return bpf_map_lookup_elem(&backend_stats, &key);
+}
+
 /* A request of a known flow: one flow lookup (done), one array lookup. */
 static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p,
 					    struct qlb_flow *req,
 					    const struct qlb_backend *be, __u64 now)
 {
 	__u32 backend_id = req->backend_id;
-	struct qlb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+	struct qlb_backend_stats *bs = backend_stats_of(backend_id);
 
 	if (bs) {
 		bs->packets_to++;
@@ -456,7 +467,7 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 	vs = bpf_map_lookup_elem(&vip_stats, &vip_id);
 	if (old && claim_close(old)) {
 		backend_id = old->backend_id;
-		bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+		bs = backend_stats_of(backend_id);
 		if (bs)
 			bs->flows_expired++;
 		active_add(backend_id, -1);
@@ -470,7 +481,7 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 		count_reason(QLB_R_DROP_NO_BACKEND, p->bytes);
 		return XDP_DROP;
 	}
-	bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+	bs = backend_stats_of(backend_id);
 
 	req.backend_id = backend_id;
 	req.vip_id = vip_id;
@@ -537,7 +548,7 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
 				     struct qlb_flow *resp, __u64 now)
 {
 	__u32 backend_id = resp->backend_id;
-	struct qlb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+	struct qlb_backend_stats *bs = backend_stats_of(backend_id);
 
 	if (bs) {
 		bs->packets_from++;

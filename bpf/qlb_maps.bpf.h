@@ -88,8 +88,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ifaces SEC(".maps");
 
+/* Per CPU and backend, CPU-major (QLB_BE_STATS_KEY in qlb_abi.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	/* x the possible CPUs: the loader sets it before loading. */
 	__uint(max_entries, QLB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct qlb_backend_stats);

@@ -171,8 +171,18 @@ struct qlb_flow {
 	__u16 pad;
 };
 
-/* backend_stats: per-CPU, indexed by backend id. "to" is the request
- * direction (client to backend), "from" the response direction. */
+/*
+ * backend_stats: per CPU and backend. "to" is the request direction (client
+ * to backend), "from" the response direction. An mmapable ARRAY of
+ * QLB_MAX_BACKENDS entries per possible CPU, CPU-major: entry
+ * QLB_BE_STATS_KEY(cpu, id) holds what CPU cpu counted for backend id. Each
+ * CPU writes only its own entries, with plain adds, as it would its copy of
+ * a per-CPU array; userspace sums them through the mapping, where reading a
+ * per-CPU array costs a syscall's checks per entry. The loader sizes it to
+ * the possible CPUs.
+ */
+#define QLB_BE_STATS_KEY(cpu, id)	((cpu) * QLB_MAX_BACKENDS + (id))
+
 struct qlb_backend_stats {
 	__u64 packets_to;
 	__u64 bytes_to;

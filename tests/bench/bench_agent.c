@@ -3,7 +3,8 @@
  * The agent's cost per control window, for one VIP of 10, 100, 1,000 and
  * 4,096 backends (QLB_MAX_BACKENDS), on the real BPF object (private pins,
  * private netns), phase by phase as agent.c's run_window() runs them:
- *   read     qlb_state_read + qlb_stats_read (the per-CPU counters)
+ *   read     qlb_state_read + qlb_stats_read (the counters, summed over
+ *            CPUs through backend_stats's mapping)
  *   compute  one qlb_obs per policy slot, built as agent.c's observe()
  *            builds it, and qlb_policy_update with the qlb policy
  *   ring     qlb_apply_ring_weights: Maglev build, the VIP's inactive ring
@@ -95,14 +96,10 @@ static double capacity(uint32_t i)
 }
 
 /* One window of M/M/1 traffic at 70% load on every backend, all counted on
- * CPU 0, written with one batch update. */
-static int advance_counters(struct dp *dp, const uint32_t *ids, uint32_t n, void *vals,
-			    struct qlb_backend_stats *total)
+ * CPU 0 (through backend_stats's mapping, as the program counts). */
+static void advance_counters(struct dp *dp, const uint32_t *ids, uint32_t n,
+			     struct qlb_backend_stats *total)
 {
-	size_t stride = sizeof(struct qlb_backend_stats) * dp->st->ncpus;
-	__u32 count = n;
-
-	memset(vals, 0, stride * n);
 	for (uint32_t i = 0; i < n; i++) {
 		struct qlb_backend_stats *s = &total[i];
 		double mu = capacity(ids[i]), lambda = 0.7 * mu, t = 1 / (mu - lambda);
@@ -113,9 +110,8 @@ static int advance_counters(struct dp *dp, const uint32_t *ids, uint32_t n, void
 		s->rt_count += a;
 		s->rt_sum_ns += (uint64_t)(a * t * 1e9);
 		s->rt_hist[(int)log2(t * 1e6)] += a;
-		memcpy((char *)vals + i * stride, s, sizeof(*s));
+		memcpy(&dp->st->stats_map[QLB_BE_STATS_KEY(0, ids[i])], s, sizeof(*s));
 	}
-	return bpf_map_update_batch(dp->st->maps.backend_stats, ids, vals, &count, NULL) ? -1 : 0;
 }
 
 /* The reference: what the kernel side of one ring swap costs at least. */
@@ -221,7 +217,6 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 	uint32_t *weights = calloc(n, sizeof(*weights)), *ring = calloc(QLB_RING_SIZE, 4);
 	struct qlb_backend_stats *total = calloc(n, sizeof(*total));
 	struct qlb_maglev_backend *mb = calloc(n, sizeof(*mb));
-	void *vals = calloc(n, sizeof(struct qlb_backend_stats) * dp->st->ncpus);
 	double *t[PH_MAX], *churn = calloc(windows, sizeof(double));
 	struct qlb_policy_opts po;
 	struct qlb_policy *pol = NULL;
@@ -235,7 +230,7 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		if (!t[ph])
 			goto out;
 	if (!cur || !prev || !obs || !est || !pw || !ids || !weights || !ring || !total ||
-	    !vals || !churn || !mb)
+	    !churn || !mb)
 		goto out;
 	qlb_policy_opts_default(&po);
 	if (qlb_policy_create(QLB_POLICY_QLB, cap, &po, &pol))
@@ -254,8 +249,7 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 	for (w = -WARMUP; w < windows; w++) {
 		double ts[5], cpu0, cpu1, ref, pct = 0, t_grace;
 
-		if (advance_counters(dp, ids, n, vals, total))
-			goto out;
+		advance_counters(dp, ids, n, total);
 		ref = reference_ms(dp->st->ring_keys, ring);
 
 		cpu0 = cpu_s();
@@ -336,7 +330,6 @@ out:
 		free(t[ph]);
 	free(churn);
 	free(mb);
-	free(vals);
 	free(total);
 	free(ring);
 	free(weights);

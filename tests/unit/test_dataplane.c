@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -816,6 +817,52 @@ static void test_mapped_backends_and_estimates(void **state)
 	assert_memory_equal(&got, &e, sizeof(e));
 }
 
+/* backend_stats: each CPU counts in its own entries (QLB_BE_STATS_KEY), and
+ * a read sums them. Runs the program pinned to two CPUs in turn. */
+static void test_backend_stats_per_cpu(void **state)
+{
+	struct dp *dp = *state;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	struct pkt_spec s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 45000, TH_SYN);
+	struct qlb_backend_stats bs;
+	cpu_set_t all, one;
+	int cpus[2], ncpu = 0, c, i;
+	uint32_t vid, b;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	for (c = 0; c < dp->st->ncpus && c < CPU_SETSIZE && ncpu < 2; c++)
+		if (CPU_ISSET(c, &all))
+			cpus[ncpu++] = c;
+	if (ncpu < 2)
+		skip();
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	b = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	for (i = 0; i < 2; i++) {
+		CPU_ZERO(&one);
+		CPU_SET(cpus[i], &one);
+		assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+		for (c = 0; c < 3 + 4 * i; c++) {
+			pkt_build(&s, pkt, &lay);
+			assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+			s.tcp_flags = TH_ACK;
+		}
+	}
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	assert_int_equal(dp->st->stats_map[QLB_BE_STATS_KEY(cpus[0], b)].packets_to, 3);
+	assert_int_equal(dp->st->stats_map[QLB_BE_STATS_KEY(cpus[0], b)].flows_new, 1);
+	assert_int_equal(dp->st->stats_map[QLB_BE_STATS_KEY(cpus[1], b)].packets_to, 7);
+	dp_backend_stats(dp, b, &bs);
+	assert_int_equal(bs.packets_to, 10);
+	assert_int_equal(bs.bytes_to, 10 * lay.len);
+	assert_int_equal(bs.flows_new, 1);
+
+	/* A reused id starts from nothing, on every CPU. */
+	qlb_backend_stats_zero(dp->st, b);
+	dp_backend_stats(dp, b, &bs);
+	assert_int_equal(bs.packets_to, 0);
+}
+
 /* ---- per-flow picks (lc, p2c, sed), active-flow counts, flow GC ---- */
 
 #define NSEC 1000000000ull
@@ -1374,6 +1421,7 @@ int main(void)
 						teardown_release),
 		cmocka_unit_test_setup_teardown(test_flows_survive_many_flips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapped_backends_and_estimates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_stats_per_cpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pick_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lc_picks_least_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_p2c_avoids_loaded, setup, teardown),
