@@ -5,8 +5,9 @@
  * private netns), phase by phase as agent.c's run_window() runs them:
  *   read     qlb_state_read + qlb_stats_read (the counters, summed over
  *            CPUs through backend_stats's mapping)
- *   compute  one qlb_obs per policy slot, built as agent.c's observe()
- *            builds it, and qlb_policy_update with the qlb policy
+ *   compute  the policy's slots seated (qlb_seat_backends), one qlb_obs
+ *            per slot, built as agent.c's observe() builds it, and
+ *            qlb_policy_update with the qlb policy
  *   ring     qlb_apply_ring_weights: Maglev build, the VIP's inactive ring
  *            written through its mapping (with the churn against the
  *            active one), the flip of ring_gen
@@ -214,6 +215,7 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 	struct qlb_obs *obs = calloc(cap, sizeof(*obs));
 	struct qlb_est *est = calloc(cap, sizeof(*est));
 	uint32_t *pw = calloc(cap, sizeof(*pw)), *ids = calloc(n, sizeof(*ids));
+	uint32_t *slot = malloc(cap * sizeof(*slot));
 	uint32_t *weights = calloc(n, sizeof(*weights)), *ring = calloc(QLB_RING_SIZE, 4);
 	struct qlb_backend_stats *total = calloc(n, sizeof(*total));
 	struct qlb_maglev_backend *mb = calloc(n, sizeof(*mb));
@@ -230,8 +232,10 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		if (!t[ph])
 			goto out;
 	if (!cur || !prev || !obs || !est || !pw || !ids || !weights || !ring || !total ||
-	    !churn || !mb)
+	    !churn || !mb || !slot)
 		goto out;
+	for (i = 0; i < cap; i++)
+		slot[i] = QLB_NO_BACKEND;
 	qlb_policy_opts_default(&po);
 	if (qlb_policy_create(QLB_POLICY_QLB, cap, &po, &pol))
 		goto out;
@@ -257,10 +261,11 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		if (qlb_state_read(dp->st) || qlb_stats_read(dp->st, cur))
 			goto out;
 		ts[1] = now_s();
-		/* Slots 0..n-1 hold the backends, as the agent seats them. */
+		/* The policy's slots, seated as the agent seats them. */
+		qlb_seat_backends(pol, slot, cap, ids, n);
 		for (i = 0; i < cap; i++) {
-			if (i < n) {
-				qlb_observe(dp->st, cur, prev, ids[i], WINDOW_S, 1, &obs[i]);
+			if (slot[i] != QLB_NO_BACKEND) {
+				qlb_observe(dp->st, cur, prev, slot[i], WINDOW_S, 1, &obs[i]);
 				continue;
 			}
 			memset(&obs[i], 0, sizeof(obs[i]));
@@ -335,6 +340,7 @@ out:
 	free(weights);
 	free(ids);
 	free(pw);
+	free(slot);
 	free(est);
 	free(obs);
 	free(prev);
