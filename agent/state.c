@@ -457,28 +457,25 @@ static int ring_target(struct qlb_state *st, uint32_t vip_id, const struct qlb_v
 }
 
 /* Writes ring[] into b and counts each backend's slots; *moved (may be
- * NULL) gets the slots whose owner differs from old's. */
+ * NULL) gets the slots whose owner differs from old's. One pass. */
 static void ring_write(const uint32_t *ring, struct qlb_ring_buf *b,
 		       const struct qlb_ring_buf *old, uint32_t *slots, uint32_t *moved)
 {
-	uint32_t i, n = 0;
+	const uint8_t *was = old && moved ? old->mem : NULL;
+	uint32_t i, n = 0, id, prev;
 
 	for (i = 0; i < QLB_RING_SIZE; i++) {
-		uint32_t id = ring[i];
-
+		id = ring[i];
 		memcpy(b->mem + (size_t)i * RING_STRIDE, &id, sizeof(id));
 		if (id < QLB_MAX_BACKENDS)
 			slots[id]++;
+		if (was) {
+			memcpy(&prev, was + (size_t)i * RING_STRIDE, sizeof(prev));
+			n += prev != id;
+		}
 	}
-	if (!old || !moved)
-		return;
-	for (i = 0; i < QLB_RING_SIZE; i++) {
-		uint32_t was;
-
-		memcpy(&was, old->mem + (size_t)i * RING_STRIDE, sizeof(was));
-		n += was != ring[i];
-	}
-	*moved = n;
+	if (was)
+		*moved = n;
 }
 
 /* The first ring a process writes is read back through the syscall: the

@@ -83,13 +83,12 @@ static void sum_backend_stats(const struct qlb_state *st, uint32_t hi,
 	size_t n = hi * sizeof(*out) / sizeof(__u64), i;
 	__u64 *d = (__u64 *)out;
 
-	memset(out, 0, hi * sizeof(*out));
+	/* Counters move under us: whole 64-bit loads. */
 	for (int cpu = 0; cpu < st->ncpus; cpu++) {
 		const __u64 *src = (const __u64 *)&st->stats_map[QLB_BE_STATS_KEY(cpu, 0)];
 
-		/* Counters move under us: whole 64-bit loads. */
 		for (i = 0; i < n; i++)
-			d[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+			d[i] = (cpu ? d[i] : 0) + __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	}
 }
 
