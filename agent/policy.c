@@ -511,15 +511,32 @@ static void update_oracle(struct qlb_policy *p, const struct qlb_obs *obs, uint3
  * Throughput (DLBQT's mu) is not capacity: a stable backend completes what
  * it receives, so it only ever says rho ~ 1 (1.00 +- 0.06 in the same runs).
  */
-static void qlb_estimate(struct qlb_backend *b, const struct qlb_obs *ob)
+/* The decays of a window of dt, computed once for all the backends that
+ * share it (two exp() a backend were a tenth of a window's update). */
+struct qlb_decay {
+	double dt, mu, lambda_gain;
+};
+
+static void decay_for(struct qlb_decay *d, double dt)
+{
+	if (d->dt == dt)
+		return;
+	d->dt = dt;
+	d->mu = exp(-dt / QLB_MU_TAU_S);
+	d->lambda_gain = 1 - exp(-dt / QLB_LAMBDA_TAU_S);
+}
+
+static void qlb_estimate(struct qlb_backend *b, const struct qlb_obs *ob, struct qlb_decay *dk)
 {
 	uint32_t c = ob->servers ? ob->servers : 1;
-	double dt = ob->dt_s, decay = exp(-dt / QLB_MU_TAU_S), lambda = rate(ob->arrivals, dt);
+	double dt = ob->dt_s, decay, lambda = rate(ob->arrivals, dt);
 
+	decay_for(dk, dt);
+	decay = dk->mu;
 	b->age_s += dt;
 	b->lambda_last = lambda;
 	b->lambda = isnan(b->lambda) ? lambda
-				     : b->lambda + (1 - exp(-dt / QLB_LAMBDA_TAU_S)) * (lambda - b->lambda);
+				     : b->lambda + dk->lambda_gain * (lambda - b->lambda);
 	b->util_done *= decay;
 	b->util_busy *= decay;
 	b->rt_n *= decay;
@@ -764,10 +781,11 @@ static void update_qlb(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t
 		       double lambda_hat, struct qlb_est *est)
 {
 	double *mu = p->mu, known = 0, smooth = 0, last = 0, load;
+	struct qlb_decay dk = { .dt = NAN };
 	uint32_t live = 0, nknown = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		qlb_estimate(&p->q[i], &obs[i]);
+		qlb_estimate(&p->q[i], &obs[i], &dk);
 		live += obs[i].healthy != 0;
 		smooth += p->q[i].lambda;
 		last += p->q[i].lambda_last;
