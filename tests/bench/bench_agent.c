@@ -27,7 +27,8 @@
  * Between windows (untimed) every backend's counters advance by a window of
  * synthetic traffic, so the policy estimates from real deltas; the ring
  * weights alternate between two vectors 25% apart (the qlb policy's default
- * max step), so every window rebuilds and swaps the whole ring.
+ * max step), so every window rebuilds the whole ring and flips to it.
+ * Figures: README.md, "Benchmarks".
  *
  * The reference, measured once per window in the same run: a fresh
  * 65,537-entry array map filled with one batch update, i.e. the kernel's
