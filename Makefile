@@ -155,4 +155,4 @@ install: $(OUT)/qlb
 clean:
 	$(Q)rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*/*.d)
+-include $(wildcard $(OUT)/*/*.d $(OUT)/*/*/*.d)

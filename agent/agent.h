@@ -39,6 +39,12 @@ void qlb_observe(const struct qlb_state *st, const struct qlb_stats_snapshot *cu
 		 const struct qlb_stats_snapshot *prev, uint32_t id, double dt, uint32_t servers,
 		 struct qlb_obs *ob);
 /* Runs until SIGINT/SIGTERM. Returns 0 or -errno. */
+/* Gives a VIP's policy slots slot_backend[0..cap) to the backends ids[0..n)
+ * (n <= cap): a backend keeps its slot from window to window, the slot of
+ * one that left is freed, and a newcomer takes the lowest free slot, reset
+ * (qlb_policy_reset_backend). */
+void qlb_seat_backends(struct qlb_policy *pol, uint32_t *slot_backend, uint32_t cap,
+		       const uint32_t *ids, uint32_t n);
 int qlb_agent_run(const struct qlb_agent_opts *o);
 int cmd_agent(int argc, char **argv);
 

@@ -25,14 +25,16 @@ int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip
 		return -EEXIST;
 	if (st->nvips >= QLB_MAX_VIPS || qlb_alloc_vip_id(st, &v.vip_id))
 		return -ENOSPC;
+	/* Ring 0 first, then the VIP that names it with ring_gen 0. */
 	err = qlb_publish_ring(st, v.vip_id, NULL);
+	v.ring_id[0] = st->rings[v.vip_id].buf[0].id;
 	if (!err)
 		err = qlb_zero_percpu(st, st->maps.vip_stats, v.vip_id,
 				      sizeof(struct qlb_vip_stats));
 	if (!err && bpf_map_update_elem(st->maps.vips, k, &v, BPF_NOEXIST))
 		err = -errno;
 	if (err) {
-		bpf_map_delete_elem(st->maps.maglev_rings, &v.vip_id);
+		qlb_rings_delete(st, v.vip_id);
 		return err;
 	}
 	st->vips[st->nvips].key = *k;
@@ -76,9 +78,9 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 		key = i;
 		bpf_map_update_elem(st->maps.backends, &key, b, BPF_ANY);
 	}
-	bpf_map_delete_elem(st->maps.maglev_rings, &id);
-	free(st->last_ring[id]);
-	st->last_ring[id] = NULL;
+	/* No new flow finds the VIP now; a program that found it before
+	 * still has its ring until the deletion's grace period. */
+	qlb_rings_delete(st, id);
 	*v = st->vips[--st->nvips];
 	/* Empties its vip_backends entry for the next VIP with this id. */
 	qlb_publish_pick(st, id);
@@ -101,19 +103,17 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 	/* A redirect target before any ring points at the backend. */
 	if (bpf_map_update_elem(st->maps.tx_ports, &ifindex, &ifindex, BPF_ANY))
 		return -errno;
-	err = qlb_zero_percpu(st, st->maps.backend_stats, id,
-			      sizeof(struct qlb_backend_stats));
-	/* A reused id starts with no open flows and no GC completions. */
+	/* A reused id starts with no counts, no open flows and no GC
+	 * completions. */
+	qlb_backend_stats_zero(st, id);
 	__atomic_store_n(&st->active[id], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->gc[id].flows_expired, 0, __ATOMIC_RELAXED);
 	st->backends[id] = *nb;
 	st->backends[id].flags |= QLB_BE_F_IN_USE;
 	st->backends[id].ring_weight = nb->weight;
-	if (!err && bpf_map_update_elem(st->maps.backends, &id, &st->backends[id], BPF_ANY))
-		err = -errno;
-	if (!err) {
+	err = bpf_map_update_elem(st->maps.backends, &id, &st->backends[id], BPF_ANY) ? -errno : 0;
+	if (!err)
 		err = qlb_publish_ring(st, nb->vip_id, NULL);
-	}
 	if (err) {
 		st->backends[id] = empty;
 		bpf_map_update_elem(st->maps.backends, &id, &empty, BPF_ANY);
@@ -171,7 +171,6 @@ int qlb_apply_ring_weights(struct qlb_state *st, uint32_t vip_id, const uint32_t
 			   const uint32_t *ring_weights, uint32_t n, double *churn_pct)
 {
 	uint32_t i, changed = 0;
-	__u32 key;
 
 	for (i = 0; i < n; i++) {
 		struct qlb_backend *b;
@@ -184,9 +183,7 @@ int qlb_apply_ring_weights(struct qlb_state *st, uint32_t vip_id, const uint32_t
 		if (b->ring_weight == ring_weights[i])
 			continue;
 		b->ring_weight = ring_weights[i];
-		key = ids[i];
-		if (bpf_map_update_elem(st->maps.backends, &key, b, BPF_EXIST))
-			return -errno;
+		qlb_backend_store_u32(st, ids[i], &b->ring_weight);
 		changed++;
 	}
 	if (!changed) {

@@ -44,7 +44,7 @@ int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	struct qlb_bpf *skel;
 	char path[512];
-	int fd, err;
+	int fd, err, ncpus;
 
 	if (mkdir(pin_dir, 0700) && errno != EEXIST)
 		return -errno;
@@ -52,6 +52,14 @@ int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 	if (!skel)
 		return -errno;
 	skel->rodata->hash_seed = qlb_random_seed();
+	/* backend_stats holds QLB_MAX_BACKENDS entries per possible CPU. */
+	ncpus = libbpf_num_possible_cpus();
+	err = ncpus > 0 ? bpf_map__set_max_entries(skel->maps.backend_stats,
+						   ncpus * QLB_MAX_BACKENDS) : ncpus;
+	if (err) {
+		qlb_bpf__destroy(skel);
+		return err;
+	}
 
 	/* The kernel adds BPF_F_RDONLY_PROG to every devmap it creates, and
 	 * libbpf 1.1 then refuses to reuse the pinned one ("parameter

@@ -9,9 +9,10 @@
  * does not depend on the other backends.
  *
  * The build yields exactly the ring of that round-by-round loop (checked
- * against it in tests/unit/test_maglev.c), faster in three ways: ~1.7 ->
+ * against it in tests/unit/test_maglev.c), faster in four ways: ~1.7 ->
  * ~0.9 ms at 1,000 backends, and ~40 ms -> ~1 ms when one weight dwarfs the
  * others, as the qlb policy's floors make them:
+ *  - backends are put in identity order by a radix sort, not qsort;
  *  - claims are listed in the loop's order, (round, backend), by a counting
  *    sort of each backend's claim rounds, instead of visiting every backend
  *    in every round (m w_max / sum(w) rounds of n visits);
@@ -47,15 +48,6 @@ uint64_t qlb_backend_identity(const union qlb_addr *addr, uint8_t family,
 	return XXH64(&id, sizeof(id), 0x716c62);
 }
 
-static int by_identity(const void *a, const void *b)
-{
-	const struct qlb_maglev_backend *x = a, *y = b;
-
-	if (x->offset_seed != y->offset_seed)
-		return x->offset_seed < y->offset_seed ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
 #define RING_M QLB_RING_SIZE
 /* Claims left to the free-slot search: it costs ~TAIL^2 / 2 multiplications
  * where walking would cost ~m ln(TAIL) probes. */
@@ -64,14 +56,18 @@ static int by_identity(const void *a, const void *b)
  * claim, and a predicted branch beats the branch-free probe. */
 #define FEW_BACKENDS 4
 
-/* One backend's walk along its permutation offset + j * skip (mod m). */
+/* One backend's walk along its permutation offset + j * skip (mod m): what
+ * each claim touches, 16 bytes, four to a cache line. */
 struct claimer {
 	uint32_t pos;		/* next slot of the permutation to try */
 	uint32_t skip, skip4;	/* skip and 4 * skip, mod m */
-	uint32_t inv;		/* skip^-1 mod m, 0 until needed */
+	uint32_t id;
+};
+
+/* The rest of a backend's claiming. */
+struct claims {
 	uint32_t q, rem;	/* w_max = q * weight + rem */
 	uint32_t weight, nclaims;
-	uint32_t id;
 };
 
 static inline uint32_t add_mod(uint32_t p, uint32_t d)
@@ -163,15 +159,17 @@ claim_walking(struct claimer *c, const uint32_t *order, uint32_t count, uint64_t
 }
 
 /* The free slot x's permutation reaches first: the one the fewest steps
- * (slot - pos) / skip mod m ahead. Returns its index in free_slots. */
-static uint32_t nearest_free(struct claimer *x, const uint32_t *free_slots, uint32_t nfree)
+ * (slot - pos) / skip mod m ahead (inv: skip^-1 mod m, 0 until needed).
+ * Returns its index in free_slots. */
+static uint32_t nearest_free(const struct claimer *x, uint32_t *inv, const uint32_t *free_slots,
+			     uint32_t nfree)
 {
 	uint32_t best = 0, bestd = RING_M;
 
-	if (!x->inv)
-		x->inv = inverse_mod(x->skip);
+	if (!*inv)
+		*inv = inverse_mod(x->skip);
 	for (uint32_t f = 0; f < nfree; f++) {
-		uint32_t d = (uint32_t)((uint64_t)(free_slots[f] + RING_M - x->pos) * x->inv %
+		uint32_t d = (uint32_t)((uint64_t)(free_slots[f] + RING_M - x->pos) * *inv %
 					RING_M);
 
 		if (d < bestd) {
@@ -182,12 +180,48 @@ static uint32_t nearest_free(struct claimer *x, const uint32_t *free_slots, uint
 	return best;
 }
 
+/* Sorts be[0..n) by (offset_seed, id) with stable radix passes of a byte
+ * each, least significant first (tmp: room for n more); a pass where every
+ * backend has the same byte moves nothing and is skipped. qsort cost 0.1 ms
+ * at 1,000 backends, 0.4 ms at 4,096. */
+static void sort_by_identity(struct qlb_maglev_backend *be, struct qlb_maglev_backend *tmp,
+			     uint32_t n)
+{
+	struct qlb_maglev_backend *src = be, *dst = tmp, *swap;
+	uint32_t count[256], i, d;
+
+	for (int pass = 0; pass < 12; pass++) {
+		int shift = pass < 4 ? pass * 8 : (pass - 4) * 8;
+#define DIGIT(b) (pass < 4 ? ((b)->id >> shift) & 0xff : ((b)->offset_seed >> shift) & 0xff)
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[DIGIT(&src[i])]++;
+		if (count[DIGIT(&src[0])] == n)
+			continue;	/* one digit for all: nothing moves */
+		for (d = 0, i = 0; d < 256; d++) {
+			uint32_t c = count[d];
+
+			count[d] = i;
+			i += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[DIGIT(&src[i])]++] = src[i];
+#undef DIGIT
+		swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != be)
+		memcpy(be, src, n * sizeof(*be));
+}
+
 int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
 {
 	const uint32_t m = RING_M;
 	struct qlb_maglev_backend *be = NULL;
 	struct claimer *c = NULL;
-	uint32_t *start = NULL, *order = NULL, free_slots[TAIL], nfree = 0;
+	struct claims *cl = NULL;
+	uint32_t *start = NULL, *order = NULL, *inv = NULL, free_slots[TAIL], nfree = 0;
 	uint32_t wmax = 0, nl = 0, rounds, total = 0, k;
 	uint64_t *used = NULL, wsum = 0;
 	int i, err = 0;
@@ -205,11 +239,13 @@ int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
 	/* Rounds enough for m claims: a backend has claimed more than
 	 * rounds * w / w_max - 1 of them, so all together more than m. */
 	rounds = (uint32_t)(((uint64_t)(m + nl) * wmax + wsum - 1) / wsum);
-	be = malloc(nl * sizeof(*be));
+	be = malloc(2 * nl * sizeof(*be));
 	c = malloc(nl * sizeof(*c));
+	cl = malloc(nl * sizeof(*cl));
+	inv = calloc(nl, sizeof(*inv));
 	start = calloc(rounds + 2, sizeof(*start));
 	used = calloc((m + 63) / 64, sizeof(*used));
-	if (!be || !c || !start || !used) {
+	if (!be || !c || !cl || !inv || !start || !used) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -219,21 +255,23 @@ int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
 	for (i = 0; i < n; i++)
 		if (in[i].weight)
 			be[nl++] = in[i];
-	qsort(be, nl, sizeof(*be), by_identity);
+	sort_by_identity(be, be + nl, nl);
 	for (uint32_t j = 0; j < nl; j++) {
 		uint64_t h2 = XXH64(&be[j].offset_seed, sizeof(be[j].offset_seed), 0x5eed);
 
 		c[j] = (struct claimer){
 			.pos = be[j].offset_seed % m,
 			.skip = h2 % (m - 1) + 1,
+			.id = be[j].id,
+		};
+		c[j].skip4 = (uint32_t)(4ull * c[j].skip % m);
+		cl[j] = (struct claims){
 			.q = wmax / be[j].weight,
 			.rem = wmax % be[j].weight,
 			.weight = be[j].weight,
 			.nclaims = (uint32_t)((uint64_t)rounds * be[j].weight / wmax),
-			.id = be[j].id,
 		};
-		c[j].skip4 = (uint32_t)(4ull * c[j].skip % m);
-		total += c[j].nclaims;
+		total += cl[j].nclaims;
 	}
 	order = malloc(total * sizeof(*order));
 	if (!order) {
@@ -245,14 +283,14 @@ int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
 	for (uint32_t j = 0; j < nl; j++) {
 		uint32_t r;
 
-		FOR_EACH_CLAIM_ROUND(&c[j], r, start[r + 1]++);
+		FOR_EACH_CLAIM_ROUND(&cl[j], r, start[r + 1]++);
 	}
 	for (uint32_t r = 1; r <= rounds + 1; r++)
 		start[r] += start[r - 1];
 	for (uint32_t j = 0; j < nl; j++) {
 		uint32_t r;
 
-		FOR_EACH_CLAIM_ROUND(&c[j], r, order[start[r]++] = j);
+		FOR_EACH_CLAIM_ROUND(&cl[j], r, order[start[r]++] = j);
 	}
 
 	/* The first m claims fill the ring, one slot each. */
@@ -261,15 +299,25 @@ int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
 		claim_walking(c, order, k, used, ring, 1);
 	else
 		claim_walking(c, order, k, used, ring, 0);
-	for (uint32_t p = 0; p < m && nfree < TAIL; p++)
-		if (!is_used(used, p))
+	/* The free slots left, a word of the bitmap at a time. */
+	for (uint32_t w = 0; w < (m + 63) / 64 && nfree < TAIL; w++) {
+		uint64_t free_bits = ~used[w];
+
+		while (free_bits && nfree < TAIL) {
+			uint32_t p = w * 64 + (uint32_t)__builtin_ctzll(free_bits);
+
+			if (p >= m)
+				break;
 			free_slots[nfree++] = p;
+			free_bits &= free_bits - 1;
+		}
+	}
 	for (; k < m && k < total && nfree; k++) {
 		struct claimer *x = &c[order[k]];
 		uint32_t f = 0;
 
 		if (is_used(used, x->pos))
-			f = nearest_free(x, free_slots, nfree);
+			f = nearest_free(x, &inv[order[k]], free_slots, nfree);
 		else
 			while (free_slots[f] != x->pos)
 				f++;
@@ -281,6 +329,8 @@ int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
 out:
 	free(be);
 	free(c);
+	free(cl);
+	free(inv);
 	free(start);
 	free(order);
 	free(used);

@@ -31,9 +31,9 @@ enum qlb_pick_mode qlb_pick_mode_of(uint32_t policy, int have_mu)
 static uint64_t fresh_mu(struct qlb_state *st, uint32_t id, uint64_t now)
 {
 	struct qlb_backend_est e;
-	__u32 key = id;
 
-	if (bpf_map_lookup_elem(st->maps.backend_est, &key, &e) || !e.updated_ns)
+	memcpy(&e, &st->est_map[id], sizeof(e));
+	if (!e.updated_ns)
 		return 0;
 	if (now > e.updated_ns && now - e.updated_ns > st->mu_max_age_ns)
 		return 0;

@@ -216,6 +216,7 @@ struct qlb_policy {
 	struct qlb_backend *q;		/* qlb */
 	double *share;			/* the shares behind the last weights */
 	double *plan, *lo, *hi, *mu, *floor; /* qlb's scratch, [n] each */
+	uint32_t *idx;			/* qlb's scratch, [n] */
 };
 
 int qlb_policy_create(enum qlb_policy_kind kind, uint32_t nbackends,
@@ -243,9 +244,12 @@ int qlb_policy_create(enum qlb_policy_kind kind, uint32_t nbackends,
 	p->share = calloc(6 * (size_t)nbackends, sizeof(double));
 	if (kind == QLB_POLICY_DLBQT)
 		p->dl = calloc(nbackends, sizeof(*p->dl));
-	if (kind == QLB_POLICY_QLB)
+	if (kind == QLB_POLICY_QLB) {
 		p->q = calloc(nbackends, sizeof(*p->q));
-	if (!p->share || (kind == QLB_POLICY_DLBQT && !p->dl) || (kind == QLB_POLICY_QLB && !p->q)) {
+		p->idx = calloc(nbackends, sizeof(*p->idx));
+	}
+	if (!p->share || (kind == QLB_POLICY_DLBQT && !p->dl) ||
+	    (kind == QLB_POLICY_QLB && (!p->q || !p->idx))) {
 		qlb_policy_destroy(p);
 		return -ENOMEM;
 	}
@@ -266,6 +270,7 @@ void qlb_policy_destroy(struct qlb_policy *p)
 		return;
 	free(p->dl);
 	free(p->q);
+	free(p->idx);
 	free(p->share);
 	free(p);
 }
@@ -506,15 +511,32 @@ static void update_oracle(struct qlb_policy *p, const struct qlb_obs *obs, uint3
  * Throughput (DLBQT's mu) is not capacity: a stable backend completes what
  * it receives, so it only ever says rho ~ 1 (1.00 +- 0.06 in the same runs).
  */
-static void qlb_estimate(struct qlb_backend *b, const struct qlb_obs *ob)
+/* The decays of a window of dt, computed once for all the backends that
+ * share it (two exp() a backend were a tenth of a window's update). */
+struct qlb_decay {
+	double dt, mu, lambda_gain;
+};
+
+static void decay_for(struct qlb_decay *d, double dt)
+{
+	if (d->dt == dt)
+		return;
+	d->dt = dt;
+	d->mu = exp(-dt / QLB_MU_TAU_S);
+	d->lambda_gain = 1 - exp(-dt / QLB_LAMBDA_TAU_S);
+}
+
+static void qlb_estimate(struct qlb_backend *b, const struct qlb_obs *ob, struct qlb_decay *dk)
 {
 	uint32_t c = ob->servers ? ob->servers : 1;
-	double dt = ob->dt_s, decay = exp(-dt / QLB_MU_TAU_S), lambda = rate(ob->arrivals, dt);
+	double dt = ob->dt_s, decay, lambda = rate(ob->arrivals, dt);
 
+	decay_for(dk, dt);
+	decay = dk->mu;
 	b->age_s += dt;
 	b->lambda_last = lambda;
 	b->lambda = isnan(b->lambda) ? lambda
-				     : b->lambda + (1 - exp(-dt / QLB_LAMBDA_TAU_S)) * (lambda - b->lambda);
+				     : b->lambda + dk->lambda_gain * (lambda - b->lambda);
 	b->util_done *= decay;
 	b->util_busy *= decay;
 	b->rt_n *= decay;
@@ -537,29 +559,54 @@ static void qlb_estimate(struct qlb_backend *b, const struct qlb_obs *ob)
 		b->mu = c * mmc_invert_mu(c, b->rt_x / b->rt_n, b->rt_sum / b->rt_n);
 }
 
+/* fmin(fmax(x, lo), hi), inline: the bisection below calls it ~50 times a
+ * backend a window, and libm's fmax and fmin are calls. With bounds that
+ * are numbers, two branch-free compares (maxsd, minsd) give the same for
+ * any x, NaN included; NaN bounds lose to a number, as in libm. */
+static inline double clamp(double x, double lo, double hi, int nan_bounds)
+{
+	if (nan_bounds) {
+		x = x > lo || isnan(lo) ? x : lo;
+		return x < hi || isnan(hi) ? x : hi;
+	}
+	x = x > lo ? x : lo;
+	return x < hi ? x : hi;
+}
+
 /* Euclidean projection of target[] onto {lo <= s <= hi, sum s = 1}: the
  * shares closest to the plan that respect the floor and the step limits.
- * Needs sum(lo) <= 1 <= sum(hi); lo = hi = 0 keeps an entry out. */
+ * Needs sum(lo) <= 1 <= sum(hi); lo = hi = 0 keeps an entry out (idx:
+ * room for n indices, the entries that are in). */
 static void project_shares(const double *target, const double *lo, const double *hi,
-			   uint32_t n, double *out)
+			   uint32_t n, double *out, uint32_t *idx)
 {
 	double a = -2.0, b = 3.0, sum = 0;
+	uint32_t i, k, m = 0;
+	int nan_bounds = 0;
 
+	/* An entry kept out adds 0 to every sum: leave it out of the loop. */
+	for (i = 0; i < n; i++) {
+		if (lo[i] != 0 || hi[i] != 0)
+			idx[m++] = i;
+		nan_bounds |= isnan(lo[i]) || isnan(hi[i]);
+	}
 	for (int it = 0; it < QLB_BISECT_ITERS && b - a > 1e-15; it++) {
 		double nu = 0.5 * (a + b), s = 0;
 
-		for (uint32_t i = 0; i < n; i++)
-			s += fmin(fmax(target[i] + nu, lo[i]), hi[i]);
+		for (k = 0; k < m; k++) {
+			i = idx[k];
+			s += clamp(target[i] + nu, lo[i], hi[i], nan_bounds);
+		}
 		if (s > 1)
 			b = nu;
 		else
 			a = nu;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		out[i] = fmin(fmax(target[i] + 0.5 * (a + b), lo[i]), hi[i]);
+	for (i = 0; i < n; i++) {
+		out[i] = clamp(target[i] + 0.5 * (a + b), lo[i], hi[i], nan_bounds);
 		sum += out[i];
 	}
-	for (uint32_t i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		out[i] /= sum;
 }
 
@@ -708,7 +755,7 @@ static void qlb_damp(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t n
 	}
 	if (!membership_changed && moved < p->o.deadband)
 		return;
-	project_shares(p->plan, p->lo, p->hi, n, p->share);
+	project_shares(p->plan, p->lo, p->hi, n, p->share, p->idx);
 }
 
 /*
@@ -734,10 +781,11 @@ static void update_qlb(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t
 		       double lambda_hat, struct qlb_est *est)
 {
 	double *mu = p->mu, known = 0, smooth = 0, last = 0, load;
+	struct qlb_decay dk = { .dt = NAN };
 	uint32_t live = 0, nknown = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		qlb_estimate(&p->q[i], &obs[i]);
+		qlb_estimate(&p->q[i], &obs[i], &dk);
 		live += obs[i].healthy != 0;
 		smooth += p->q[i].lambda;
 		last += p->q[i].lambda_last;

@@ -74,6 +74,22 @@ struct qlb_vip_entry {
 	struct qlb_vip val;
 };
 
+/* One ring of a VIP (an inner map of maglev_rings), as this process has it
+ * open and mapped. */
+struct qlb_ring_buf {
+	uint32_t id;		/* kernel map id; 0: not open */
+	int fd;
+	uint8_t *mem;		/* QLB_RING_SIZE slots, 8 bytes apart */
+};
+
+/* A VIP's two rings and this process's last flip between them. */
+struct qlb_vip_rings {
+	struct qlb_ring_buf buf[2];
+	uint32_t flip_gen;	/* the ring_gen this process last flipped to */
+	uint32_t flip_ids[2];	/* the VIP's ring_id[] then */
+	uint64_t flip_ticket;	/* grace period after that flip (grace.c); 0: none */
+};
+
 struct qlb_state {
 	char pin_dir[256];
 	int lock_fd;
@@ -82,15 +98,22 @@ struct qlb_state {
 	int nvips;
 	struct qlb_vip_entry vips[QLB_MAX_VIPS];
 	struct qlb_backend backends[QLB_MAX_BACKENDS];
-	__u32 batch_keys[QLB_MAX_BACKENDS];
-	__u32 ring_keys[QLB_RING_SIZE];	/* 0..QLB_RING_SIZE-1, for batch updates */
-	uint32_t *last_ring[QLB_MAX_VIPS];	/* rings this process published */
-	int ring_mmap_ok;		/* 0 unknown, 1 rings fill by mmap, -1 no */
+	__u32 ring_keys[QLB_RING_SIZE];	/* 0..QLB_RING_SIZE-1, for batch calls */
+	struct qlb_vip_rings rings[QLB_MAX_VIPS];
+	int ring_layout_ok;		/* a mapped ring reads back as written */
 	int ncpus;
 	/* backend_active and backend_gc, mapped: shared with the program,
 	 * changed only by atomic adds. */
 	__s64 *active;
 	struct qlb_backend_gc *gc;
+	/* backends and backend_est, mapped: read whole into the snapshot,
+	 * written a field or an entry at a time (qlb_backend_store_u32,
+	 * qlb_backend_est_write), or whole through the syscall. */
+	struct qlb_backend *be_map;
+	struct qlb_backend_est *est_map;
+	/* backend_stats, mapped: ncpus x QLB_MAX_BACKENDS, CPU-major
+	 * (QLB_BE_STATS_KEY); the program's counters, read by summing. */
+	struct qlb_backend_stats *stats_map;
 	/* A mu estimate older than this does not count for SED (default
 	 * QLB_MU_MAX_AGE_NS; an agent with a long window raises it). */
 	uint64_t mu_max_age_ns;
@@ -116,14 +139,44 @@ int qlb_alloc_vip_id(struct qlb_state *st, uint32_t *id);
 int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id);
 
 /* Builds the VIP's weighted Maglev ring from the snapshot (ring_weight of
- * each backend; drained and down backends get none), writes it into a new
- * inner map and swaps it in atomically. Updates ring_slots in the snapshot
- * and the backends map, then the VIP's per-flow picks (qlb_publish_pick).
- * churn_pct (may be NULL) receives the share of slots that changed owner. */
+ * each backend; drained and down backends get none), writes it into the
+ * VIP's inactive ring and flips ring_gen: atomic for packets (see state.c).
+ * A VIP not in the snapshot (being added) gets a fresh ring 0, named by
+ * st->rings[vip_id].buf[0].id, for the caller to insert it with ring_gen 0.
+ * Updates ring_slots in the snapshot and the backends map, then the VIP's
+ * per-flow picks (qlb_publish_pick). churn_pct (may be NULL) receives the
+ * share of slots that changed owner. The caller holds the lock and a fresh
+ * snapshot; a VIP changed behind its back fails with -ESTALE. */
 int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct);
+/* Closes this process's mappings of a VIP's rings and deletes them from
+ * maglev_rings (after the VIP itself is gone). */
+void qlb_rings_delete(struct qlb_state *st, uint32_t vip_id);
+/* Writes one 32-bit field of the snapshot's backend id (field points into
+ * st->backends[id]) to the map, with one store through its mapping: for
+ * fields the program does not read (ring_weight, ring_slots). */
+void qlb_backend_store_u32(struct qlb_state *st, uint32_t id, const __u32 *field);
+/* Zeroes backend id's counters on every CPU, so a reused id starts from
+ * nothing. */
+void qlb_backend_stats_zero(struct qlb_state *st, uint32_t id);
+/* Writes backend id's estimates to backend_est, through its mapping. */
+void qlb_backend_est_write(struct qlb_state *st, uint32_t id, const struct qlb_backend_est *e);
 /* Zeroes one slot of a per-CPU map so a reused id starts from nothing. */
 int qlb_zero_percpu(struct qlb_state *st, int map_fd, uint32_t key, size_t value_size);
 uint32_t qlb_random_seed(void);
+
+/* ---- RCU grace periods for userspace (grace.c) ---- */
+/* A ticket for a grace period that begins after this call, run by a helper
+ * thread (started on first use). 0 or -errno. */
+int qlb_gp_request(uint64_t *ticket);
+/* Blocks until the ticket's grace period has elapsed. 0 or -errno. */
+int qlb_gp_wait(uint64_t ticket);
+/* 1 if it has, else 0; does not block. */
+int qlb_gp_done(uint64_t ticket);
+/* A whole grace period from now: request and wait. */
+int qlb_gp_sync(void);
+/* Tests: the operation that waits out one grace period (NULL: the kernel's
+ * map-in-map update). */
+void qlb_gp_set_op(int (*op)(void));
 
 /* ---- per-flow scheduling (pick.c) ---- */
 /* The data-path pick mode of a policy (enum qlb_policy_kind): lc and p2c
@@ -244,8 +297,13 @@ struct qlb_stats_snapshot {
 	struct qlb_vip_stats vip[QLB_MAX_VIPS];
 	struct qlb_reason_stats reason[QLB_R_MAX];
 	double at;		/* CLOCK_MONOTONIC seconds */
+	/* qlb_stats_read's own: be[], active[] and vip[] are zero from
+	 * these on, so that a read zeroes only what the last one filled. */
+	uint32_t be_hi, vip_hi;
 };
 
+/* Reads the counters into snap, which starts zeroed (calloc) and is then
+ * only ever passed here. */
 int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap);
 const char *qlb_reason_name(enum qlb_reason r);
 /* Percentile (0..100) of a response-time histogram, in microseconds. */

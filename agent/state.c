@@ -30,6 +30,8 @@ const char *qlb_pin_dir(void)
 	return d && *d ? d : QLB_DEFAULT_PIN_DIR;
 }
 
+static void vip_rings_close(struct qlb_vip_rings *r);
+
 static const struct {
 	const char *name;
 	size_t offset;
@@ -42,8 +44,31 @@ static const struct {
 #undef PIN
 };
 
-#define ACTIVE_MAP_SIZE	(QLB_MAX_BACKENDS * sizeof(__s64))
-#define GC_MAP_SIZE	(QLB_MAX_BACKENDS * sizeof(struct qlb_backend_gc))
+/* The mapped arrays; an array map lays values round_up(size, 8) apart, as
+ * C lays these structs out in an array. */
+static const struct {
+	size_t offset;		/* of the pointer in struct qlb_state */
+	size_t fd_offset;	/* of the map's fd in struct qlb_maps */
+	size_t size;		/* QLB_MAX_BACKENDS entries */
+	int per_cpu;		/* that many per possible CPU */
+} mapped[] = {
+#define MAPPED(p, m, t, c) { offsetof(struct qlb_state, p), offsetof(struct qlb_maps, m), \
+			     QLB_MAX_BACKENDS * sizeof(t), c }
+	MAPPED(active, backend_active, __s64, 0),
+	MAPPED(gc, backend_gc, struct qlb_backend_gc, 0),
+	MAPPED(be_map, backends, struct qlb_backend, 0),
+	MAPPED(est_map, backend_est, struct qlb_backend_est, 0),
+	MAPPED(stats_map, backend_stats, struct qlb_backend_stats, 1),
+#undef MAPPED
+};
+_Static_assert(sizeof(struct qlb_backend) % 8 == 0, "backends stride");
+_Static_assert(sizeof(struct qlb_backend_est) % 8 == 0, "backend_est stride");
+_Static_assert(sizeof(struct qlb_backend_stats) % 8 == 0, "backend_stats stride");
+
+static size_t mapped_size(const struct qlb_state *st, size_t i)
+{
+	return mapped[i].size * (mapped[i].per_cpu ? (size_t)st->ncpus : 1);
+}
 
 static void *map_mmap(int fd, size_t size)
 {
@@ -65,21 +90,28 @@ static int open_pins(struct qlb_state *st)
 		if (*fd < 0)
 			return -errno;
 	}
-	st->active = map_mmap(st->maps.backend_active, ACTIVE_MAP_SIZE);
-	st->gc = map_mmap(st->maps.backend_gc, GC_MAP_SIZE);
-	return st->active && st->gc ? 0 : -errno;
+	for (i = 0; i < sizeof(mapped) / sizeof(mapped[0]); i++) {
+		void **p = (void **)((char *)st + mapped[i].offset);
+		int fd = *(int *)((char *)&st->maps + mapped[i].fd_offset);
+
+		*p = map_mmap(fd, mapped_size(st, i));
+		if (!*p)
+			return -errno;
+	}
+	return 0;
 }
 
 static void close_pins(struct qlb_state *st)
 {
 	size_t i;
 
-	if (st->active)
-		munmap(st->active, ACTIVE_MAP_SIZE);
-	if (st->gc)
-		munmap(st->gc, GC_MAP_SIZE);
-	st->active = NULL;
-	st->gc = NULL;
+	for (i = 0; i < sizeof(mapped) / sizeof(mapped[0]); i++) {
+		void **p = (void **)((char *)st + mapped[i].offset);
+
+		if (*p)
+			munmap(*p, mapped_size(st, i));
+		*p = NULL;
+	}
 	for (i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++) {
 		int *fd = (int *)((char *)&st->maps + map_pins[i].offset);
 
@@ -100,6 +132,8 @@ int qlb_state_open(struct qlb_state **out, int create, int writable)
 	memset(&st->maps, 0xff, sizeof(st->maps));
 	for (uint32_t k = 0; k < QLB_RING_SIZE; k++)
 		st->ring_keys[k] = k;
+	for (int i = 0; i < QLB_MAX_VIPS; i++)
+		st->rings[i].buf[0].fd = st->rings[i].buf[1].fd = -1;
 	st->lock_fd = -1;
 	st->mu_max_age_ns = QLB_MU_MAX_AGE_NS;
 	snprintf(st->pin_dir, sizeof(st->pin_dir), "%s", qlb_pin_dir());
@@ -163,19 +197,17 @@ void qlb_state_close(struct qlb_state *st)
 {
 	if (!st)
 		return;
+	for (int i = 0; i < QLB_MAX_VIPS; i++)
+		vip_rings_close(&st->rings[i]);
 	close_pins(st);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
-	for (int i = 0; i < QLB_MAX_VIPS; i++)
-		free(st->last_ring[i]);
 	free(st);
 }
 
 int qlb_state_read(struct qlb_state *st)
 {
 	struct qlb_vip_key key, next, *prev = NULL;
-	__u32 out_batch, count = QLB_MAX_BACKENDS;
-	int err;
 
 	st->nvips = 0;
 	while (st->nvips < QLB_MAX_VIPS &&
@@ -190,11 +222,9 @@ int qlb_state_read(struct qlb_state *st)
 		st->nvips++;
 	}
 
-	/* Arrays support batch lookup: one syscall for all backends. */
-	err = bpf_map_lookup_batch(st->maps.backends, NULL, &out_batch, st->batch_keys,
-				   st->backends, &count, NULL);
-	if (err && errno != ENOENT)
-		return -errno;
+	/* From the mapping: a copy of memory, where a batch lookup cost a
+	 * syscall's worth of checks per backend (~1 ms for 4,096). */
+	memcpy(st->backends, st->be_map, sizeof(st->backends));
 	return 0;
 }
 
@@ -262,93 +292,241 @@ int qlb_alloc_backend_id(struct qlb_state *st, uint32_t *id)
 }
 
 /*
- * Fills a new ring map through mmap: one pass over memory instead of a
- * 65,537-entry batch update (~13 ms of kernel time). An array map lays its
- * elements out round_up(value_size, 8) bytes apart; the first fill of a
- * process checks that against lookups, and falls back to the batch update
- * if the kernel ever lays it out otherwise.
+ * Publishing a ring: two rings per VIP, flipped.
+ *
+ * Each VIP has two rings, in maglev_rings slots QLB_RING_KEY(vip_id, 0) and
+ * (vip_id, 1); the program reads the one its VIP's ring_gen picks. A publish
+ * writes the other one through a mapping this process keeps, then flips
+ * ring_gen with one update of the VIP, which the hash table makes by
+ * replacing the element whole under RCU: a new flow finds either the old
+ * generation and the old, untouched ring, or the new generation and the
+ * whole new ring. Nothing waits on the way, where swapping in a fresh inner
+ * map made every publish wait out the RCU grace period that the kernel
+ * adds to every map-in-map update (8-30 ms, more under load).
+ *
+ * The ring a flip retired is the next publish's target, and a program that
+ * read the old ring_gen just before the flip may still be reading it. It is
+ * rewritten only after an RCU grace period that began after that flip
+ * (grace.c): this process asks for one right after its flip, and its next
+ * publish waits for it, which is long done when publishes are windows
+ * apart. When the last flip was not this process's (the CLI's, or the
+ * agent's before a restart), nothing tells when it happened, and the
+ * publish waits out a fresh grace period before writing: the old cost, on
+ * a path that is not the agent's window.
+ *
+ * An outer slot changes only when a ring is created (a VIP's ring 0 with
+ * the VIP, its ring 1 at its first flip) and when the VIP is deleted, and a
+ * slot is (re)filled only while the VIP does not name its ring in ring_id[]
+ * (so the program cannot be reading it); the kernel waits out a grace
+ * period on each of those updates. ring_id[] tells every process which
+ * rings a VIP has without a lookup in maglev_rings, which older kernels
+ * make wait out a grace period too.
  */
-#define RING_STRIDE 8
+#define RING_STRIDE 8	/* an array map lays values round_up(size, 8) apart */
 
-static int fill_ring(struct qlb_state *st, int fd, const uint32_t *ring)
+static size_t ring_map_len(void)
 {
 	size_t page = sysconf(_SC_PAGESIZE);
-	size_t len = ((size_t)QLB_RING_SIZE * RING_STRIDE + page - 1) / page * page;
-	__u32 count = QLB_RING_SIZE, probe[2] = { 1, QLB_RING_SIZE - 1 }, v;
-	uint8_t *mem;
-	int i;
 
-	if (st->ring_mmap_ok >= 0) {
-		mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (mem != MAP_FAILED) {
-			for (i = 0; i < QLB_RING_SIZE; i++)
-				memcpy(mem + (size_t)i * RING_STRIDE, &ring[i], sizeof(ring[i]));
-			munmap(mem, len);
-			if (st->ring_mmap_ok)
-				return 0;
-			st->ring_mmap_ok = 1;
-			for (i = 0; i < 2; i++)
-				if (bpf_map_lookup_elem(fd, &probe[i], &v) || v != ring[probe[i]])
-					st->ring_mmap_ok = -1;
-			if (st->ring_mmap_ok > 0)
-				return 0;
-		} else {
-			st->ring_mmap_ok = -1;
+	return ((size_t)QLB_RING_SIZE * RING_STRIDE + page - 1) / page * page;
+}
+
+static void ring_buf_close(struct qlb_ring_buf *b)
+{
+	if (b->mem)
+		munmap(b->mem, ring_map_len());
+	if (b->id)
+		close(b->fd);
+	*b = (struct qlb_ring_buf){ .fd = -1 };
+}
+
+static void vip_rings_close(struct qlb_vip_rings *r)
+{
+	ring_buf_close(&r->buf[0]);
+	ring_buf_close(&r->buf[1]);
+	memset(r, 0, sizeof(*r));
+	r->buf[0].fd = r->buf[1].fd = -1;
+}
+
+/* Takes fd (a ring map) into b, mapped; closes fd on failure. */
+static int ring_buf_take(struct qlb_ring_buf *b, int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	void *mem;
+	int err;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		goto fail;
+	}
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(__u32) ||
+	    info.max_entries != QLB_RING_SIZE || !(info.map_flags & BPF_F_MMAPABLE)) {
+		err = -EINVAL;	/* not a ring: a map id reused after wrapping */
+		goto fail;
+	}
+	mem = mmap(NULL, ring_map_len(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED) {
+		err = -errno;
+		goto fail;
+	}
+	*b = (struct qlb_ring_buf){ .id = info.id, .fd = fd, .mem = mem };
+	return 0;
+fail:
+	close(fd);
+	return err;
+}
+
+/* Ring `which` of a VIP, as ring_id[] names it: mapped from before, or
+ * opened by id. */
+static int ring_open(struct qlb_state *st, uint32_t vip_id, int which, uint32_t id)
+{
+	struct qlb_ring_buf *b = &st->rings[vip_id].buf[which];
+	int fd;
+
+	if (b->id == id)
+		return 0;
+	ring_buf_close(b);
+	fd = bpf_map_get_fd_by_id(id);
+	return fd < 0 ? -errno : ring_buf_take(b, fd);
+}
+
+/* A fresh ring in slot `which` of a VIP. The update returns once no program
+ * can see what the slot held before. */
+static int ring_create(struct qlb_state *st, uint32_t vip_id, int which)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	struct qlb_ring_buf *b = &st->rings[vip_id].buf[which];
+	__u32 key = QLB_RING_KEY(vip_id, which);
+	int fd, err;
+
+	ring_buf_close(b);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "qlb_ring", sizeof(__u32), sizeof(__u32),
+			    QLB_RING_SIZE, &opts);
+	if (fd < 0)
+		return -errno;
+	err = ring_buf_take(b, fd);
+	if (!err && bpf_map_update_elem(st->maps.maglev_rings, &key, &b->fd, BPF_ANY))
+		err = -errno;
+	if (err)
+		ring_buf_close(b);
+	return err;
+}
+
+/*
+ * Opens the ring a publish writes (*which) and, for the churn, the active
+ * one (*active, NULL if none), and returns once the target may be written.
+ * v is the VIP as the kernel has it (NULL: being added).
+ */
+static int ring_target(struct qlb_state *st, uint32_t vip_id, const struct qlb_vip *v,
+		       int *which, struct qlb_ring_buf **active)
+{
+	struct qlb_vip_rings *r = &st->rings[vip_id];
+	int b, a, err;
+
+	*active = NULL;
+	if (!v) {
+		/* A new VIP: a fresh ring 0, in place of whatever a command
+		 * that died left; the update's grace period also outlasts
+		 * every reader of an earlier VIP with this id. */
+		vip_rings_close(r);
+		*which = 0;
+		return ring_create(st, vip_id, 0);
+	}
+	a = v->ring_gen & 1;
+	b = !a;
+	*which = b;
+	if (v->ring_id[a]) {
+		err = ring_open(st, vip_id, a, v->ring_id[a]);
+		if (err)
+			return err;
+		*active = &r->buf[a];
+	}
+	/* Never active in this VIP's life: nobody can be reading it. */
+	if (!v->ring_id[b])
+		return ring_create(st, vip_id, b);
+	err = ring_open(st, vip_id, b, v->ring_id[b]);
+	if (err)
+		return err;
+	/* Retired by this process's own last flip: its grace period was
+	 * asked for then. */
+	if (r->flip_ticket && r->flip_gen == v->ring_gen &&
+	    r->flip_ids[0] == v->ring_id[0] && r->flip_ids[1] == v->ring_id[1])
+		return qlb_gp_wait(r->flip_ticket);
+	return qlb_gp_sync();
+}
+
+/* Writes ring[] into b and counts each backend's slots; *moved (may be
+ * NULL) gets the slots whose owner differs from old's. One pass. */
+static void ring_write(const uint32_t *ring, struct qlb_ring_buf *b,
+		       const struct qlb_ring_buf *old, uint32_t *slots, uint32_t *moved)
+{
+	const uint8_t *was = old && moved ? old->mem : NULL;
+	uint32_t i, n = 0, id, prev;
+
+	for (i = 0; i < QLB_RING_SIZE; i++) {
+		id = ring[i];
+		memcpy(b->mem + (size_t)i * RING_STRIDE, &id, sizeof(id));
+		if (id < QLB_MAX_BACKENDS)
+			slots[id]++;
+		if (was) {
+			memcpy(&prev, was + (size_t)i * RING_STRIDE, sizeof(prev));
+			n += prev != id;
 		}
 	}
-	if (bpf_map_update_batch(fd, st->ring_keys, ring, &count, NULL) ||
-	    count != QLB_RING_SIZE)
-		return errno ? -errno : -EIO;
+	if (was)
+		*moved = n;
+}
+
+/* The first ring a process writes is read back through the syscall: the
+ * program must see what the mapping shows. */
+static int ring_check_layout(struct qlb_state *st, const struct qlb_ring_buf *b,
+			     const uint32_t *ring)
+{
+	__u32 probe[2] = { 1, QLB_RING_SIZE - 1 }, v;
+	int i;
+
+	if (st->ring_layout_ok)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		if (bpf_map_lookup_elem(b->fd, &probe[i], &v))
+			return -errno;
+		if (v != ring[probe[i]]) {
+			qlb_err("ring maps are not laid out %d bytes apart on this kernel",
+				RING_STRIDE);
+			return -EOPNOTSUPP;
+		}
+	}
+	st->ring_layout_ok = 1;
 	return 0;
 }
 
-static int swap_in_ring(struct qlb_state *st, uint32_t vip_id, const uint32_t *ring)
+void qlb_rings_delete(struct qlb_state *st, uint32_t vip_id)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
-	int fd, err;
+	__u32 key;
+	int i;
 
-	/* A fresh inner map, filled while no packet can see it. */
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "qlb_ring", sizeof(__u32),
-			    sizeof(__u32), QLB_RING_SIZE, &opts);
-	if (fd < 0)
-		return -errno;
-	err = fill_ring(st, fd, ring);
-	/* The switch: one pointer update in the outer map. The kernel returns
-	 * once no program can still see the old ring (an RCU grace period). */
-	if (!err && bpf_map_update_elem(st->maps.maglev_rings, &vip_id, &fd, BPF_ANY))
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-/* Reads the VIP's current ring back from the kernel, to measure churn the
- * first time this process publishes it. */
-static int read_ring(struct qlb_state *st, uint32_t vip_id, uint32_t *ring)
-{
-	__u32 inner_id, count = QLB_RING_SIZE, out_batch;
-	int fd, err = 0;
-
-	if (bpf_map_lookup_elem(st->maps.maglev_rings, &vip_id, &inner_id))
-		return -errno;
-	fd = bpf_map_get_fd_by_id(inner_id);
-	if (fd < 0)
-		return -errno;
-	if (bpf_map_lookup_batch(fd, NULL, &out_batch, st->ring_keys, ring, &count, NULL) &&
-	    errno != ENOENT)
-		err = -errno;
-	else if (count != QLB_RING_SIZE)
-		err = -EIO;
-	close(fd);
-	return err;
+	if (vip_id >= QLB_MAX_VIPS)
+		return;
+	vip_rings_close(&st->rings[vip_id]);
+	for (i = 0; i < 2; i++) {
+		key = QLB_RING_KEY(vip_id, i);
+		bpf_map_delete_elem(st->maps.maglev_rings, &key);
+	}
 }
 
 int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct)
 {
 	struct qlb_maglev_backend *mb;
-	uint32_t *ring, *old = NULL, slots[QLB_MAX_BACKENDS] = {};
+	uint32_t *ring, slots[QLB_MAX_BACKENDS] = {}, moved = QLB_RING_SIZE;
+	struct qlb_vip_rings *r = &st->rings[vip_id];
+	struct qlb_ring_buf *active;
 	struct qlb_vip_entry *v = NULL;
-	int i, n = 0, err;
+	struct qlb_vip cur, next;
+	int i, n = 0, which, err;
 
+	if (vip_id >= QLB_MAX_VIPS)
+		return -EINVAL;
 	ring = malloc(QLB_RING_SIZE * sizeof(*ring));
 	mb = malloc(QLB_MAX_BACKENDS * sizeof(*mb));
 	if (!ring || !mb) {
@@ -368,52 +546,54 @@ int qlb_publish_ring(struct qlb_state *st, uint32_t vip_id, double *churn_pct)
 	err = qlb_maglev_build(mb, n, ring);
 	if (err)
 		goto out;
-	if (churn_pct) {
-		uint32_t moved = 0;
 
-		/* The ring this process published last, else the kernel's. */
-		old = st->last_ring[vip_id];
-		if (!old) {
-			old = malloc(QLB_RING_SIZE * sizeof(*old));
-			if (old && read_ring(st, vip_id, old)) {
-				free(old);
-				old = NULL;
-			}
-			st->last_ring[vip_id] = old;
-		}
-		if (old) {
-			for (i = 0; i < QLB_RING_SIZE; i++)
-				moved += old[i] != ring[i];
-			*churn_pct = 100.0 * moved / QLB_RING_SIZE;
-		} else {
-			*churn_pct = 100.0;	/* no old ring: everything is new */
-		}
+	for (i = 0; i < st->nvips; i++)
+		if (st->vips[i].val.vip_id == vip_id)
+			v = &st->vips[i];
+	/* Which ring is inactive comes from the snapshot: a stale one would
+	 * name the active ring. Writers hold the lock, so this never fires
+	 * unless one of them does not. */
+	if (v && (bpf_map_lookup_elem(st->maps.vips, &v->key, &cur) ||
+		  memcmp(&cur, &v->val, sizeof(cur)))) {
+		err = -ESTALE;
+		goto out;
 	}
-	err = swap_in_ring(st, vip_id, ring);
+	err = ring_target(st, vip_id, v ? &v->val : NULL, &which, &active);
 	if (err)
 		goto out;
-	if (st->last_ring[vip_id])
-		memcpy(st->last_ring[vip_id], ring, QLB_RING_SIZE * sizeof(*ring));
+	ring_write(ring, &r->buf[which], active, slots, churn_pct ? &moved : NULL);
+	err = ring_check_layout(st, &r->buf[which], ring);
+	if (err)
+		goto out;
+	if (churn_pct)
+		*churn_pct = 100.0 * moved / QLB_RING_SIZE;	/* no old ring: all new */
 
-	for (i = 0; i < QLB_RING_SIZE; i++)
-		if (ring[i] != QLB_NO_BACKEND)
-			slots[ring[i]]++;
+	if (v) {
+		/* The flip. */
+		next = v->val;
+		next.ring_gen++;
+		next.ring_id[which] = r->buf[which].id;
+		if (bpf_map_update_elem(st->maps.vips, &v->key, &next, BPF_EXIST)) {
+			err = -errno;
+			goto out;
+		}
+		v->val = next;
+		r->flip_gen = next.ring_gen;
+		r->flip_ids[0] = next.ring_id[0];
+		r->flip_ids[1] = next.ring_id[1];
+		/* Without a ticket the next publish waits out its own. */
+		if (qlb_gp_request(&r->flip_ticket))
+			r->flip_ticket = 0;
+	}
+
 	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
 		struct qlb_backend *b = &st->backends[i];
-		__u32 key = i;
 
 		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != vip_id ||
 		    b->ring_slots == slots[i])
 			continue;
 		b->ring_slots = slots[i];
-		bpf_map_update_elem(st->maps.backends, &key, b, BPF_EXIST);
-	}
-	for (i = 0; i < st->nvips; i++)
-		if (st->vips[i].val.vip_id == vip_id)
-			v = &st->vips[i];
-	if (v) {
-		v->val.ring_gen++;
-		bpf_map_update_elem(st->maps.vips, &v->key, &v->val, BPF_EXIST);
+		qlb_backend_store_u32(st, i, &b->ring_slots);
 	}
 	/* The per-flow picks follow the same eligibility as the ring. */
 	err = qlb_publish_pick(st, vip_id);
@@ -421,6 +601,25 @@ out:
 	free(ring);
 	free(mb);
 	return err;
+}
+
+void qlb_backend_store_u32(struct qlb_state *st, uint32_t id, const __u32 *field)
+{
+	size_t off = (const char *)field - (const char *)&st->backends[id];
+
+	__atomic_store_n((__u32 *)((char *)&st->be_map[id] + off), *field, __ATOMIC_RELAXED);
+}
+
+void qlb_backend_stats_zero(struct qlb_state *st, uint32_t id)
+{
+	for (int cpu = 0; id < QLB_MAX_BACKENDS && cpu < st->ncpus; cpu++)
+		memset(&st->stats_map[QLB_BE_STATS_KEY(cpu, id)], 0, sizeof(*st->stats_map));
+}
+
+void qlb_backend_est_write(struct qlb_state *st, uint32_t id, const struct qlb_backend_est *e)
+{
+	if (id < QLB_MAX_BACKENDS)
+		memcpy(&st->est_map[id], e, sizeof(*e));
 }
 
 /* Zeroes a per-CPU stats slot so a reused id starts from nothing. */

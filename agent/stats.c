@@ -75,6 +75,23 @@ static int read_percpu_array(struct qlb_state *st, int fd, __u32 nkeys,
 	return err;
 }
 
+/* Sums backends [0, hi) of backend_stats over CPUs into out, through the
+ * mapping (CPU-major, so each CPU's is one run of memory). */
+static void sum_backend_stats(const struct qlb_state *st, uint32_t hi,
+			      struct qlb_backend_stats *out)
+{
+	size_t n = hi * sizeof(*out) / sizeof(__u64), i;
+	__u64 *d = (__u64 *)out;
+
+	/* Counters move under us: whole 64-bit loads. */
+	for (int cpu = 0; cpu < st->ncpus; cpu++) {
+		const __u64 *src = (const __u64 *)&st->stats_map[QLB_BE_STATS_KEY(cpu, 0)];
+
+		for (i = 0; i < n; i++)
+			d[i] = (cpu ? d[i] : 0) + __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	}
+}
+
 int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 {
 	size_t size = sizeof(struct qlb_backend_stats);
@@ -83,15 +100,20 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snap->at = ts.tv_sec + ts.tv_nsec / 1e9;
-	memset(snap->be, 0, sizeof(snap->be));
-	memset(snap->active, 0, sizeof(snap->active));
 
-	/* One batch read up to the highest live id; the rest stay zero. */
+	/* Up to the highest live id; past it, zero what the last read
+	 * filled. */
 	for (i = QLB_MAX_BACKENDS; i > 0; i--)
 		if (st->backends[i - 1].flags & QLB_BE_F_IN_USE)
 			break;
-	err = read_percpu_array(st, st->maps.backend_stats, i, size, snap->be);
-	for (hi = i, i = 0; !err && i < hi; i++) {
+	if (snap->be_hi > (uint32_t)i) {
+		memset(&snap->be[i], 0, (snap->be_hi - i) * size);
+		memset(&snap->active[i], 0, (snap->be_hi - i) * sizeof(snap->active[0]));
+	}
+	snap->be_hi = i;
+	sum_backend_stats(st, i, snap->be);
+	for (hi = i, i = 0; i < hi; i++) {
+		snap->active[i] = 0;
 		if (!(st->backends[i].flags & QLB_BE_F_IN_USE)) {
 			memset(&snap->be[i], 0, size);
 			continue;
@@ -101,9 +123,15 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 							     __ATOMIC_RELAXED);
 		snap->active[i] = qlb_backend_active(st, i);
 	}
-	if (!err)
-		err = read_percpu_array(st, st->maps.vip_stats, QLB_MAX_VIPS,
-					sizeof(snap->vip[0]), snap->vip);
+	/* VIPs likewise, up to the highest id in use. */
+	for (i = hi = 0; i < st->nvips; i++)
+		if (st->vips[i].val.vip_id < QLB_MAX_VIPS &&
+		    st->vips[i].val.vip_id + 1 > (uint32_t)hi)
+			hi = st->vips[i].val.vip_id + 1;
+	if (snap->vip_hi > (uint32_t)hi)
+		memset(&snap->vip[hi], 0, (snap->vip_hi - hi) * sizeof(snap->vip[0]));
+	snap->vip_hi = hi;
+	err = read_percpu_array(st, st->maps.vip_stats, hi, sizeof(snap->vip[0]), snap->vip);
 	if (!err)
 		err = read_percpu_array(st, st->maps.reason_stats, QLB_R_MAX,
 					sizeof(snap->reason[0]), snap->reason);

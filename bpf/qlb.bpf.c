@@ -321,13 +321,24 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p,
 	return transmit(ctx, be->ifindex, QLB_R_FWD_TO_BACKEND, p->bytes);
 }
 
+/* This CPU's counters of a backend. */
+static __always_inline struct qlb_backend_stats *backend_stats_of(__u32 backend_id)
+{
+	__u32 key;
+
+	if (backend_id >= QLB_MAX_BACKENDS)
+		return NULL;
+	key = QLB_BE_STATS_KEY(bpf_get_smp_processor_id(), backend_id);
+	return bpf_map_lookup_elem(&backend_stats, &key);
+}
+
 /* A request of a known flow: one flow lookup (done), one array lookup. */
 static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p,
 					    struct qlb_flow *req,
 					    const struct qlb_backend *be, __u64 now)
 {
 	__u32 backend_id = req->backend_id;
-	struct qlb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+	struct qlb_backend_stats *bs = backend_stats_of(backend_id);
 
 	if (bs) {
 		bs->packets_to++;
@@ -404,7 +415,8 @@ static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32
 
 /*
  * The backend id for a new flow of a VIP: by its per-flow mode, else from
- * its ring (hash: the flow's); QLB_NO_BACKEND if neither has one. A pick is
+ * its active ring, the one its ring_gen picks (hash: the flow's);
+ * QLB_NO_BACKEND if neither has one. A pick is
  * checked against the backend itself, since vip_backends can be read half
  * updated and a drained or down backend must get no new flow; a failed pick
  * falls back to the ring.
@@ -414,10 +426,11 @@ static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32
  * (past its limit), and the code after it once, not once per branch. The
  * call costs a few ns per new flow.
  */
-__noinline __u32 qlb_schedule(__u32 vip_id, __u32 hash)
+__noinline __u32 qlb_schedule(__u32 vip_id, __u32 ring_gen, __u32 hash)
 {
 	struct qlb_vip_backends *vb = bpf_map_lookup_elem(&vip_backends, &vip_id);
-	__u32 slot = hash % QLB_RING_SIZE, n, id, *rid;
+	__u32 slot = hash % QLB_RING_SIZE, ring_key = QLB_RING_KEY(vip_id, ring_gen);
+	__u32 n, id, *rid;
 	struct qlb_backend *be;
 	void *ring;
 
@@ -429,7 +442,7 @@ __noinline __u32 qlb_schedule(__u32 vip_id, __u32 hash)
 			  QLB_BE_F_IN_USE && be->vip_id == vip_id)
 			return id;
 	}
-	ring = bpf_map_lookup_elem(&maglev_rings, &vip_id);
+	ring = bpf_map_lookup_elem(&maglev_rings, &ring_key);
 	rid = ring ? bpf_map_lookup_elem(ring, &slot) : NULL;
 	return rid ? *rid : QLB_NO_BACKEND;
 }
@@ -443,7 +456,8 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 	struct qlb_backend_stats *bs;
 	struct qlb_vip_stats *vs;
 	struct qlb_backend *be;
-	__u32 vip_id = vip->vip_id, backend_id;
+	/* Read once: the ring below is the one this generation names. */
+	__u32 vip_id = vip->vip_id, ring_gen = vip->ring_gen, backend_id;
 	union {
 		struct qlb_flow4_key k4;
 		struct qlb_flow6_key k6;
@@ -453,13 +467,13 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 	vs = bpf_map_lookup_elem(&vip_stats, &vip_id);
 	if (old && claim_close(old)) {
 		backend_id = old->backend_id;
-		bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+		bs = backend_stats_of(backend_id);
 		if (bs)
 			bs->flows_expired++;
 		active_add(backend_id, -1);
 	}
 
-	backend_id = qlb_schedule(vip_id, hash_flow(p));
+	backend_id = qlb_schedule(vip_id, ring_gen, hash_flow(p));
 	be = bpf_map_lookup_elem(&backends, &backend_id);
 	if (!be || !(be->flags & QLB_BE_F_IN_USE)) {
 		if (vs)
@@ -467,7 +481,7 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 		count_reason(QLB_R_DROP_NO_BACKEND, p->bytes);
 		return XDP_DROP;
 	}
-	bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+	bs = backend_stats_of(backend_id);
 
 	req.backend_id = backend_id;
 	req.vip_id = vip_id;
@@ -534,7 +548,7 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
 				     struct qlb_flow *resp, __u64 now)
 {
 	__u32 backend_id = resp->backend_id;
-	struct qlb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &backend_id);
+	struct qlb_backend_stats *bs = backend_stats_of(backend_id);
 
 	if (bs) {
 		bs->packets_from++;

@@ -16,17 +16,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vips SEC(".maps");
 
+/* Mmapable: userspace reads all of it every window with one copy, not a
+ * syscall's checks per entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, QLB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct qlb_backend);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backends SEC(".maps");
 
-/* One Maglev ring per VIP. Userspace fills a fresh inner map and swaps it in
- * with one update of the outer slot, so a packet sees either the old ring or
- * the new one, never a mix; RCU keeps the old one alive for readers. */
+/* Two Maglev rings per VIP (QLB_RING_KEY in qlb_abi.h): the VIP's ring_gen
+ * picks the active one. Userspace fills the other through mmap and flips
+ * ring_gen with one update of the VIP, so a packet sees either the old ring
+ * or the new one, never a mix; a retired ring is rewritten only after an RCU
+ * grace period, once no program can still be reading it (agent/state.c). */
 struct maglev_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QLB_RING_SIZE);
@@ -38,7 +43,7 @@ struct maglev_ring {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, QLB_MAX_VIPS);
+	__uint(max_entries, QLB_RING_SLOTS);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct maglev_ring);
@@ -83,8 +88,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ifaces SEC(".maps");
 
+/* Per CPU and backend, CPU-major (QLB_BE_STATS_KEY in qlb_abi.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	/* x the possible CPUs: the loader sets it before loading. */
 	__uint(max_entries, QLB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct qlb_backend_stats);
@@ -122,9 +130,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_gc SEC(".maps");
 
-/* Written by the agent, read by qlb stats; the program never looks. */
+/* Written by the agent, read by qlb stats; the program never looks.
+ * Mmapable: the agent writes every backend's every window. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, QLB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct qlb_backend_est);

@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define QLB_ABI_VERSION 2
+#define QLB_ABI_VERSION 3
 
 /* Sizes of the pinned maps. Changing one changes the ABI. */
 #define QLB_MAX_VIPS		256
@@ -40,6 +40,15 @@ union qlb_addr {
 	__u8 bytes[16];
 };
 
+/*
+ * maglev_rings: an ARRAY_OF_MAPS holding two rings per VIP, slots
+ * QLB_RING_KEY(vip_id, 0) and (vip_id, 1), each an mmapable ARRAY of
+ * QLB_RING_SIZE backend ids. A VIP's ring_gen picks the active one; the
+ * other is rewritten and made active by one update of the VIP's value.
+ */
+#define QLB_RING_KEY(vip_id, ring_gen)	((vip_id) * 2 + ((ring_gen) & 1))
+#define QLB_RING_SLOTS			(2 * QLB_MAX_VIPS)
+
 /* vips: (address, port, protocol) -> struct qlb_vip */
 struct qlb_vip_key {
 	union qlb_addr addr;
@@ -53,11 +62,16 @@ enum qlb_vip_flags {
 };
 
 struct qlb_vip {
-	__u32 vip_id;		/* index into maglev_rings and vip_stats */
+	__u32 vip_id;		/* index into vip_stats */
 	__u32 flags;		/* enum qlb_vip_flags */
-	__u32 ring_gen;		/* bumped on every table switch */
+	__u32 ring_gen;		/* bumped on every table switch; its parity
+				 * picks the active ring (QLB_RING_KEY) */
 	__u32 policy;		/* enum qlb_policy_kind (agent/policy.h); the
 				 * agent applies it, `qlb vip set` chooses it */
+	__u32 ring_id[2];	/* kernel map ids of the rings in its two
+				 * maglev_rings slots, 0 for none yet; for
+				 * userspace, which finds them here without
+				 * a lookup in maglev_rings */
 };
 
 /* backends: backend id -> struct qlb_backend. A backend belongs to one VIP. */
@@ -157,8 +171,18 @@ struct qlb_flow {
 	__u16 pad;
 };
 
-/* backend_stats: per-CPU, indexed by backend id. "to" is the request
- * direction (client to backend), "from" the response direction. */
+/*
+ * backend_stats: per CPU and backend. "to" is the request direction (client
+ * to backend), "from" the response direction. An mmapable ARRAY of
+ * QLB_MAX_BACKENDS entries per possible CPU, CPU-major: entry
+ * QLB_BE_STATS_KEY(cpu, id) holds what CPU cpu counted for backend id. Each
+ * CPU writes only its own entries, with plain adds, as it would its copy of
+ * a per-CPU array; userspace sums them through the mapping, where reading a
+ * per-CPU array costs a syscall's checks per entry. The loader sizes it to
+ * the possible CPUs.
+ */
+#define QLB_BE_STATS_KEY(cpu, id)	((cpu) * QLB_MAX_BACKENDS + (id))
+
 struct qlb_backend_stats {
 	__u64 packets_to;
 	__u64 bytes_to;
@@ -260,7 +284,7 @@ struct qlb_iface {
 #define QLB_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size")
 QLB_ASSERT_SIZE(union qlb_addr, 16);
 QLB_ASSERT_SIZE(struct qlb_vip_key, 20);
-QLB_ASSERT_SIZE(struct qlb_vip, 16);
+QLB_ASSERT_SIZE(struct qlb_vip, 24);
 QLB_ASSERT_SIZE(struct qlb_backend, 56);
 QLB_ASSERT_SIZE(struct qlb_flow4_key, 16);
 QLB_ASSERT_SIZE(struct qlb_flow6_key, 40);

@@ -3,27 +3,38 @@
  * The agent's cost per control window, for one VIP of 10, 100, 1,000 and
  * 4,096 backends (QLB_MAX_BACKENDS), on the real BPF object (private pins,
  * private netns), phase by phase as agent.c's run_window() runs them:
- *   read     qlb_state_read + qlb_stats_read (the per-CPU counters)
- *   compute  one qlb_obs per policy slot, built as agent.c's observe()
- *            builds it, and qlb_policy_update with the qlb policy
- *   ring     qlb_apply_ring_weights: Maglev build, churn against the old
- *            ring, new inner map, swap
- *   est      one backend_est update per backend, as agent.c's publish_est()
- *            does (reported apart: the agent does it after the ring)
- *   cpu      the CPU time of read + compute + ring (this thread's): the
- *            rest of "total" is waiting, mostly for the RCU grace period
- *            that the kernel waits out on every update of the outer ring
- *            map (ARRAY_OF_MAPS), 8-16 ms here and more under load
+ *   read     qlb_state_read + qlb_stats_read (the counters, summed over
+ *            CPUs through backend_stats's mapping)
+ *   compute  the policy's slots seated (qlb_seat_backends), one qlb_obs
+ *            per slot, built as agent.c's observe() builds it, and
+ *            qlb_policy_update with the qlb policy
+ *   ring     qlb_apply_ring_weights: Maglev build, the VIP's inactive ring
+ *            written through its mapping (with the churn against the
+ *            active one), the flip of ring_gen
+ *   est      every backend's backend_est entry written, as agent.c's
+ *            publish_est() writes it
+ *   total    read + compute + ring + est (before the maps were mapped,
+ *            est was left out of it: ~1.2 ms of syscalls at 1,000)
+ *   cpu      the CPU time of total (this thread's); the rest of "total" is
+ *            the thread not running (a shared machine)
  *   maglev   qlb_maglev_build alone on the same backends (the CPU part of
  *            "ring", timed apart)
+ *   grace    from the flip until the RCU grace period that frees the
+ *            retired ring for the next publish has elapsed (a helper
+ *            thread waits it out): a publish sooner than that after the
+ *            last would wait for the rest. The bench waits it out between
+ *            windows, untimed, as an agent's window (0.1 s or more) does.
  * Between windows (untimed) every backend's counters advance by a window of
  * synthetic traffic, so the policy estimates from real deltas; the ring
  * weights alternate between two vectors 25% apart (the qlb policy's default
- * max step), so every window rebuilds and swaps the whole ring.
+ * max step), so every window rebuilds the whole ring and flips to it.
+ * Figures: README.md, "Benchmarks".
  *
  * The reference, measured once per window in the same run: a fresh
  * 65,537-entry array map filled with one batch update, i.e. the kernel's
- * share of one ring swap, which no faster Maglev can remove.
+ * share of a ring swap that creates a new inner map, as rings were
+ * published before they were double-buffered; a yardstick of the
+ * machine's speed.
  */
 #include <arpa/inet.h>
 #include <math.h>
@@ -45,7 +56,8 @@
 #define TARGET_MS 2.0		/* at 1,000 backends */
 #define TARGET_N 1000
 
-enum { PH_READ, PH_COMPUTE, PH_RING, PH_TOTAL, PH_CPU, PH_MAGLEV, PH_EST, PH_REF, PH_MAX };
+enum { PH_READ, PH_COMPUTE, PH_RING, PH_TOTAL, PH_CPU, PH_MAGLEV, PH_EST, PH_GRACE, PH_REF,
+       PH_MAX };
 
 static double now_s(void)
 {
@@ -86,14 +98,10 @@ static double capacity(uint32_t i)
 }
 
 /* One window of M/M/1 traffic at 70% load on every backend, all counted on
- * CPU 0, written with one batch update. */
-static int advance_counters(struct dp *dp, const uint32_t *ids, uint32_t n, void *vals,
-			    struct qlb_backend_stats *total)
+ * CPU 0 (through backend_stats's mapping, as the program counts). */
+static void advance_counters(struct dp *dp, const uint32_t *ids, uint32_t n,
+			     struct qlb_backend_stats *total)
 {
-	size_t stride = sizeof(struct qlb_backend_stats) * dp->st->ncpus;
-	__u32 count = n;
-
-	memset(vals, 0, stride * n);
 	for (uint32_t i = 0; i < n; i++) {
 		struct qlb_backend_stats *s = &total[i];
 		double mu = capacity(ids[i]), lambda = 0.7 * mu, t = 1 / (mu - lambda);
@@ -104,9 +112,8 @@ static int advance_counters(struct dp *dp, const uint32_t *ids, uint32_t n, void
 		s->rt_count += a;
 		s->rt_sum_ns += (uint64_t)(a * t * 1e9);
 		s->rt_hist[(int)log2(t * 1e6)] += a;
-		memcpy((char *)vals + i * stride, s, sizeof(*s));
+		memcpy(&dp->st->stats_map[QLB_BE_STATS_KEY(0, ids[i])], s, sizeof(*s));
 	}
-	return bpf_map_update_batch(dp->st->maps.backend_stats, ids, vals, &count, NULL) ? -1 : 0;
 }
 
 /* The reference: what the kernel side of one ring swap costs at least. */
@@ -209,10 +216,10 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 	struct qlb_obs *obs = calloc(cap, sizeof(*obs));
 	struct qlb_est *est = calloc(cap, sizeof(*est));
 	uint32_t *pw = calloc(cap, sizeof(*pw)), *ids = calloc(n, sizeof(*ids));
+	uint32_t *slot = malloc(cap * sizeof(*slot));
 	uint32_t *weights = calloc(n, sizeof(*weights)), *ring = calloc(QLB_RING_SIZE, 4);
 	struct qlb_backend_stats *total = calloc(n, sizeof(*total));
 	struct qlb_maglev_backend *mb = calloc(n, sizeof(*mb));
-	void *vals = calloc(n, sizeof(struct qlb_backend_stats) * dp->st->ncpus);
 	double *t[PH_MAX], *churn = calloc(windows, sizeof(double));
 	struct qlb_policy_opts po;
 	struct qlb_policy *pol = NULL;
@@ -226,8 +233,10 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		if (!t[ph])
 			goto out;
 	if (!cur || !prev || !obs || !est || !pw || !ids || !weights || !ring || !total ||
-	    !vals || !churn || !mb)
+	    !churn || !mb || !slot)
 		goto out;
+	for (i = 0; i < cap; i++)
+		slot[i] = QLB_NO_BACKEND;
 	qlb_policy_opts_default(&po);
 	if (qlb_policy_create(QLB_POLICY_QLB, cap, &po, &pol))
 		goto out;
@@ -243,10 +252,9 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 	if (qlb_state_read(dp->st) || qlb_stats_read(dp->st, prev))
 		goto out;
 	for (w = -WARMUP; w < windows; w++) {
-		double ts[5], cpu0, cpu1, ref, pct = 0;
+		double ts[5], cpu0, cpu1, ref, pct = 0, t_grace;
 
-		if (advance_counters(dp, ids, n, vals, total))
-			goto out;
+		advance_counters(dp, ids, n, total);
 		ref = reference_ms(dp->st->ring_keys, ring);
 
 		cpu0 = cpu_s();
@@ -254,10 +262,11 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		if (qlb_state_read(dp->st) || qlb_stats_read(dp->st, cur))
 			goto out;
 		ts[1] = now_s();
-		/* Slots 0..n-1 hold the backends, as the agent seats them. */
+		/* The policy's slots, seated as the agent seats them. */
+		qlb_seat_backends(pol, slot, cap, ids, n);
 		for (i = 0; i < cap; i++) {
-			if (i < n) {
-				qlb_observe(dp->st, cur, prev, ids[i], WINDOW_S, 1, &obs[i]);
+			if (slot[i] != QLB_NO_BACKEND) {
+				qlb_observe(dp->st, cur, prev, slot[i], WINDOW_S, 1, &obs[i]);
 				continue;
 			}
 			memset(&obs[i], 0, sizeof(obs[i]));
@@ -273,14 +282,17 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		if (qlb_apply_ring_weights(dp->st, vid, ids, weights, n, &pct))
 			goto out;
 		ts[3] = now_s();
-		cpu1 = cpu_s();
 		for (i = 0; i < n; i++) {
 			struct qlb_backend_est e = { .updated_ns = (__u64)(ts[3] * 1e9),
 						     .share_micro = (__u64)(est[i].share * 1e6) };
 
-			bpf_map_update_elem(dp->st->maps.backend_est, &ids[i], &e, BPF_ANY);
+			qlb_backend_est_write(dp->st, ids[i], &e);
 		}
 		ts[4] = now_s();
+		cpu1 = cpu_s();
+		if (qlb_gp_wait(dp->st->rings[vid].flip_ticket))
+			goto out;
+		t_grace = now_s() - ts[3];
 		{
 			struct qlb_stats_snapshot *tmp = prev;
 
@@ -292,9 +304,10 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		t[PH_READ][w] = (ts[1] - ts[0]) * 1e3;
 		t[PH_COMPUTE][w] = (ts[2] - ts[1]) * 1e3;
 		t[PH_RING][w] = (ts[3] - ts[2]) * 1e3;
-		t[PH_TOTAL][w] = (ts[3] - ts[0]) * 1e3;
+		t[PH_TOTAL][w] = (ts[4] - ts[0]) * 1e3;
 		t[PH_EST][w] = (ts[4] - ts[3]) * 1e3;
 		t[PH_CPU][w] = (cpu1 - cpu0) * 1e3;
+		t[PH_GRACE][w] = t_grace * 1e3;
 		t[PH_REF][w] = ref;
 		t[PH_MAGLEV][w] = maglev_ms(dp->st, ids, n, mb, ring);
 		churn[w] = pct;
@@ -323,12 +336,12 @@ out:
 		free(t[ph]);
 	free(churn);
 	free(mb);
-	free(vals);
 	free(total);
 	free(ring);
 	free(weights);
 	free(ids);
 	free(pw);
+	free(slot);
 	free(est);
 	free(obs);
 	free(prev);
@@ -380,20 +393,22 @@ int main(void)
 		printf(" %7.2f %8.2f\n", r[s].churn_pct,
 		       r[s].ms[PH_TOTAL][0] / r[s].ms[PH_REF][0]);
 	}
-	printf("\n%8s %15s %15s %15s %8s\n", "backends", "maglev (in ring)", "est publish",
-	       "ref", "ring/ref");
+	printf("\n%8s %15s %15s %15s %15s %8s\n", "backends", "maglev (in ring)", "est publish",
+	       "grace", "ref", "ring/ref");
 	for (s = 0; s < nsizes; s++) {
 		printf("%8u", sizes[s]);
 		for (int ph = PH_MAGLEV; ph <= PH_REF; ph++)
 			printf(" %7.3f/%7.3f", r[s].ms[ph][0], r[s].ms[ph][1]);
 		printf(" %8.2f\n", r[s].ms[PH_RING][0] / r[s].ms[PH_REF][0]);
 	}
-	printf("\nref: a fresh %d-entry array map filled by one batch update, the kernel's\n"
-	       "     share of one ring swap (measured every window; ratios of medians)\n"
-	       "total cpu: this thread's CPU time in read + compute + ring; the rest of\n"
-	       "     'total' is waiting (the RCU grace period of the outer-map update)\n"
+	printf("\nref: a fresh %d-entry array map filled by one batch update: the kernel's\n"
+	       "     share of the fresh-map swap that rings no longer do (measured every\n"
+	       "     window; ratios of medians)\n"
+	       "total: read + compute + ring + est publish; total cpu: its CPU time\n"
 	       "maglev: qlb_maglev_build alone on the same backends, part of 'ring'\n"
-	       "est publish: agent.c's per-backend backend_est updates, not in 'total'\n",
+	       "est publish: agent.c's per-backend backend_est writes, part of 'total'\n"
+	       "grace: flip to the end of the grace period that frees the retired ring,\n"
+	       "     waited out by a helper thread, not in 'total'\n",
 	       QLB_RING_SIZE);
 	for (s = 0; s < nsizes; s++)
 		if (sizes[s] == TARGET_N)

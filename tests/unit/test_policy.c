@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "../../agent/agent.h"
 #include "../../agent/forecast.h"
 #include "../../agent/policy.h"
 #include "../../agent/sim.h"
@@ -968,6 +969,62 @@ static void test_cli(void **state)
 	assert_one_line_error(&c);
 }
 
+/* The agent's slot seating against its definition (the search it was):
+ * a backend keeps its slot, a departed one's slot is freed, a newcomer takes
+ * the lowest free slot. Random comings and goings over many windows. */
+static void seat_reference(uint32_t *slot, uint32_t cap, const uint32_t *ids, uint32_t n)
+{
+	uint32_t i, j;
+
+	for (j = 0; j < cap; j++) {
+		int still = 0;
+
+		for (i = 0; i < n && !still; i++)
+			still = ids[i] == slot[j];
+		if (!still)
+			slot[j] = QLB_NO_BACKEND;
+	}
+	for (i = 0; i < n; i++) {
+		int seated = 0;
+
+		for (j = 0; j < cap && !seated; j++)
+			seated = slot[j] == ids[i];
+		for (j = 0; j < cap && !seated; j++) {
+			if (slot[j] != QLB_NO_BACKEND)
+				continue;
+			slot[j] = ids[i];
+			seated = 1;
+		}
+	}
+}
+
+static void test_seat_backends(void **state)
+{
+	enum { CAP = 64 };
+	uint32_t got[CAP], want[CAP], ids[CAP / 2], n, i, w;
+	struct qlb_policy_opts o;
+	struct qlb_policy *pol;
+	struct qlb_rng rng;
+
+	(void)state;
+	qlb_policy_opts_default(&o);
+	assert_int_equal(qlb_policy_create(QLB_POLICY_WRR, CAP, &o, &pol), 0);
+	qlb_rng_seed(&rng, 7);
+	for (i = 0; i < CAP; i++)
+		got[i] = want[i] = QLB_NO_BACKEND;
+	for (w = 0; w < 500; w++) {
+		/* Up to CAP / 2 distinct ids out of 48, in increasing order as
+		 * the agent lists them. */
+		for (n = 0, i = 0; i < 48 && n < CAP / 2; i++)
+			if (qlb_rng_next(&rng) % 3)
+				ids[n++] = i * 85;
+		qlb_seat_backends(pol, got, CAP, ids, n);
+		seat_reference(want, CAP, ids, n);
+		assert_memory_equal(got, want, sizeof(got));
+	}
+	qlb_policy_destroy(pol);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -993,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_estimator_accuracy),
 		cmocka_unit_test(test_policy_comparison),
 		cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_seat_backends),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
