@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,7 +22,6 @@
 
 #include "qlb.h"
 
-#define QLB_LOCK_PATH "/run/qlb.lock"
 
 const char *qlb_pin_dir(void)
 {
@@ -174,14 +174,35 @@ fail:
 
 /* One writer at a time: a command reads the snapshot, decides, and writes;
  * two of them interleaving could publish a stale ring. */
+/* One lock per pin directory: /run/qlb.lock for the default one, else
+ * /run/qlb-<pin dir with '/' as '_'>.lock, so that deployments with their
+ * own pins (a test next to a live balancer) never wait for each other. */
+static void lock_path(char *buf, size_t len)
+{
+	const char *dir = qlb_pin_dir();
+	size_t i, n;
+
+	if (!strcmp(dir, QLB_DEFAULT_PIN_DIR)) {
+		snprintf(buf, len, "/run/qlb.lock");
+		return;
+	}
+	n = (size_t)snprintf(buf, len, "/run/qlb-%s.lock", dir);
+	for (i = strlen("/run/qlb-"); i < n && i < len; i++)
+		if (buf[i] == '/')
+			buf[i] = '_';
+}
+
 int qlb_state_lock(struct qlb_state *st)
 {
+	char path[PATH_MAX];
+
+	lock_path(path, sizeof(path));
 	if (st->lock_fd < 0)
-		st->lock_fd = open(QLB_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (st->lock_fd < 0 || flock(st->lock_fd, LOCK_EX)) {
 		int err = -errno;
 
-		qlb_err("cannot lock %s: %s", QLB_LOCK_PATH, strerror(errno));
+		qlb_err("cannot lock %s: %s", path, strerror(errno));
 		return err;
 	}
 	return 0;
