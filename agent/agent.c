@@ -736,17 +736,6 @@ out:
 	return err;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (!*s || *end || !(v >= lo && v <= hi))
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
 int cmd_agent(int argc, char **argv)
 {
 	enum { OPT_RISE = 256, OPT_FALL, OPT_STEP, OPT_DEADBAND, OPT_FLOOR, OPT_SLOW,
@@ -785,7 +774,7 @@ int cmd_agent(int argc, char **argv)
 	while (!bad && (c = getopt_long(argc, argv, "w:c:H:i:o:m:u:f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
-			bad = parse_double(optarg, 0.1, 60, &o.window_s);
+			bad = qlb_parse_double(optarg, 0.1, 60, &o.window_s);
 			break;
 		case 'c':
 			bad = qlb_parse_u32(optarg, 1, 1024, &o.servers);
@@ -794,7 +783,7 @@ int cmd_agent(int argc, char **argv)
 			bad = qlb_health_parse(optarg, &o.health);
 			break;
 		case 'i':
-			bad = parse_double(optarg, 0.1, 3600, &o.health.interval_s);
+			bad = qlb_parse_double(optarg, 0.1, 3600, &o.health.interval_s);
 			break;
 		case OPT_RISE:
 			bad = qlb_parse_u32(optarg, 1, 100, &o.health.rise);
@@ -811,16 +800,16 @@ int cmd_agent(int argc, char **argv)
 			snprintf(o.metrics_listen, sizeof(o.metrics_listen), "%s", optarg);
 			break;
 		case OPT_STEP:
-			bad = parse_double(optarg, 0.01, 10, &o.policy.max_step);
+			bad = qlb_parse_double(optarg, 0.01, 10, &o.policy.max_step);
 			break;
 		case OPT_DEADBAND:
-			bad = parse_double(optarg, 0, 0.5, &o.policy.deadband);
+			bad = qlb_parse_double(optarg, 0, 0.5, &o.policy.deadband);
 			break;
 		case OPT_FLOOR:
-			bad = parse_double(optarg, 0, 0.5, &o.policy.floor_share);
+			bad = qlb_parse_double(optarg, 0, 0.5, &o.policy.floor_share);
 			break;
 		case OPT_SLOW:
-			bad = parse_double(optarg, 0, 3600, &o.policy.slow_start_s);
+			bad = qlb_parse_double(optarg, 0, 3600, &o.policy.slow_start_s);
 			break;
 		case 'u':
 			bad = qlb_usage_map_parse(optarg, &o.usage);
@@ -829,22 +818,21 @@ int cmd_agent(int argc, char **argv)
 			/* "off" still runs the baselines for telemetry and scale
 			 * events; only the policy stops seeing their forecast. */
 			o.forecast_off = !strcmp(optarg, "off");
-			if (o.forecast_off)
-				optarg = "none";
-			bad = snprintf(o.forecast_model, sizeof(o.forecast_model), "%s", optarg) >=
+			bad = snprintf(o.forecast_model, sizeof(o.forecast_model), "%s",
+				       o.forecast_off ? "none" : optarg) >=
 			      (int)sizeof(o.forecast_model) || !*optarg ? -ERANGE : 0;
 			break;
 		case OPT_FC_SCALE:
-			bad = parse_double(optarg, 1e-6, 1e6, &o.forecast.model_scale);
+			bad = qlb_parse_double(optarg, 1e-6, 1e6, &o.forecast.model_scale);
 			break;
 		case OPT_FC_VAL:
 			bad = qlb_parse_u32(optarg, 1, 100000, &o.forecast.validation);
 			break;
 		case OPT_UP:
-			bad = parse_double(optarg, 0.01, 10, &o.scale.theta_up);
+			bad = qlb_parse_double(optarg, 0.01, 10, &o.scale.theta_up);
 			break;
 		case OPT_DOWN:
-			bad = parse_double(optarg, 0, 10, &o.scale.theta_down);
+			bad = qlb_parse_double(optarg, 0, 10, &o.scale.theta_down);
 			break;
 		case OPT_K:
 			bad = qlb_parse_u32(optarg, 1, 100000, &o.scale.k);

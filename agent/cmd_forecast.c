@@ -295,33 +295,25 @@ static void usage_export(FILE *f)
 static int parse_ulong(const char *opt, const char *s, unsigned long lo, unsigned long hi,
 		       unsigned long *out)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
+	int err = qlb_parse_u64(s, lo, hi, &v);
 
-	errno = 0;
-	if (!s || !*s || *s == '-')
+	if (err == -EINVAL)
 		return qlb_usage_error("--%s: '%s' is not a non-negative integer", opt, s ? s : "");
-	v = strtoul(s, &end, 10);
-	if (errno || *end)
-		return qlb_usage_error("--%s: '%s' is not a non-negative integer", opt, s);
-	if (v < lo || v > hi)
-		return qlb_usage_error("--%s: %lu out of range %lu..%lu", opt, v, lo, hi);
-	*out = v;
+	if (err)
+		return qlb_usage_error("--%s: '%s' out of range %lu..%lu", opt, s, lo, hi);
+	*out = (unsigned long)v;
 	return 0;
 }
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
 {
-	char *end;
-	double v;
+	int err = qlb_parse_double(s, lo, hi, out);
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v))
+	if (err == -EINVAL)
 		return qlb_usage_error("--%s: '%s' is not a number", opt, s);
-	if (v < lo || v > hi)
-		return qlb_usage_error("--%s: %g out of range %g..%g", opt, v, lo, hi);
-	*out = v;
+	if (err)
+		return qlb_usage_error("--%s: '%s' out of range %g..%g", opt, s, lo, hi);
 	return 0;
 }
 

@@ -108,21 +108,13 @@ struct cli {
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
 {
-	char *end;
-	double v;
+	int err = qlb_parse_double(s, lo, hi, out);
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v)) {
+	if (err == -EINVAL)
 		qlb_err("--%s: '%s' is not a number", opt, s);
-		return -EINVAL;
-	}
-	if (v < lo || v > hi) {
-		qlb_err("--%s: %g out of range %g..%g", opt, v, lo, hi);
-		return -ERANGE;
-	}
-	*out = v;
-	return 0;
+	else if (err)
+		qlb_err("--%s: '%s' out of range %g..%g", opt, s, lo, hi);
+	return err;
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)

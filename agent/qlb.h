@@ -49,7 +49,12 @@ const char *qlb_proto_name(uint8_t proto);
 /* Formats "1.2.3.4:80" or "[::1]:80" (port 0 omits it). */
 char *qlb_format_endpoint(const union qlb_addr *a, uint8_t family, uint16_t port,
 			  char *buf, size_t len);
+/* Strict number parsers for options: the whole string, no sign on the
+ * integers, finite doubles. Return 0, -EINVAL (not a number of that kind)
+ * or -ERANGE (outside [min, max]); callers word the error. */
 int qlb_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+int qlb_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int qlb_parse_double(const char *s, double min, double max, double *out);
 
 /* ---- pinned state (state.c) ---- */
 struct qlb_maps {

@@ -2,6 +2,7 @@
 /* Error reporting and argument parsing shared by every command. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -88,18 +89,48 @@ int qlb_exit_code(int err)
 	}
 }
 
-int qlb_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+int qlb_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	/* strtoull alone takes "-1" and leading blanks */
+	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (*end)
+		return -EINVAL;
+	if (errno || v < min || v > max)
 		return -ERANGE;
-	*out = (uint32_t)v;
+	*out = v;
+	return 0;
+}
+
+int qlb_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v;
+	int err = qlb_parse_u64(s, min, max, &v);
+
+	if (!err)
+		*out = (uint32_t)v;
+	return err;
+}
+
+int qlb_parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end || !isfinite(v))
+		return -EINVAL;
+	if (errno || v < min || v > max)
+		return -ERANGE;
+	*out = v;
 	return 0;
 }
 

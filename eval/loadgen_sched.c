@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "loadgen_sched.h"
+#include "qlb.h"	/* qlb_parse_u64, qlb_parse_double */
 
 const char lg_usage[] =
 	"usage: qlb-loadgen --url http://HOST[:PORT]/ --files NAME,NAME,... --requests N\n"
@@ -83,33 +84,20 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* An unsigned decimal integer in [lo, hi]; strtoull alone takes "-1". */
 static int parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
 		     char *err, size_t errlen)
 {
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*s < '0' || *s > '9' || errno || *end || v < lo || v > hi)
+	if (qlb_parse_u64(s, lo, hi, out))
 		return bad(err, errlen, "--%s: '%s' is not an integer in %llu..%llu", opt, s,
 			   (unsigned long long)lo, (unsigned long long)hi);
-	*out = v;
 	return 0;
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out,
 		     char *err, size_t errlen)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+	if (qlb_parse_double(s, lo, hi, out))
 		return bad(err, errlen, "--%s: '%s' is not a number in %g..%g", opt, s, lo, hi);
-	*out = v;
 	return 0;
 }
 
