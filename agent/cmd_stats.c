@@ -231,7 +231,6 @@ int cmd_stats(int argc, char **argv)
 	double watch = 0;
 	uint32_t count = 0, n;
 	int c, err, json = 0;
-	char *end;
 
 	optind = 1;
 	opterr = 0;
@@ -241,8 +240,7 @@ int cmd_stats(int argc, char **argv)
 			json = 1;
 			break;
 		case 'w':
-			watch = strtod(optarg, &end);
-			if (*end || !(watch >= 0.1 && watch <= 3600)) {
+			if (qlb_parse_double(optarg, 0.1, 3600, &watch)) {
 				qlb_err("bad --watch '%s': want 0.1-3600 seconds", optarg);
 				return QLB_EXIT_USAGE;
 			}
