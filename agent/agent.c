@@ -293,6 +293,9 @@ void qlb_observe(const struct qlb_state *st, const struct qlb_stats_snapshot *cu
 	for (k = 0; k < QLB_RT_BUCKETS; k++)
 		hist[k] = delta(c->rt_hist[k], p->rt_hist[k]);
 	ob->rt_p99_s = ob->rt_samples ? qlb_rt_percentile_us(hist, 99) / 1e6 : NAN;
+	ob->dur_samples = delta(c->dur_count, p->dur_count);
+	ob->dur_mean_s = ob->dur_samples ?
+		delta(c->dur_sum_ns, p->dur_sum_ns) / 1e9 / ob->dur_samples : NAN;
 	ob->cpu_util = NAN;
 	ob->mem_util = NAN;
 	ob->servers = servers;
@@ -494,7 +497,7 @@ static int run_vip(struct agent *a, struct qlb_vip_entry *v, double dt, double n
 			memset(&a->obs[i], 0, sizeof(a->obs[i]));
 			a->obs[i].dt_s = dt;
 			a->obs[i].servers = 1;
-			a->obs[i].rt_mean_s = a->obs[i].rt_p99_s = NAN;
+			a->obs[i].rt_mean_s = a->obs[i].rt_p99_s = a->obs[i].dur_mean_s = NAN;
 			a->obs[i].cpu_util = a->obs[i].mem_util = a->obs[i].true_mu = NAN;
 			continue;
 		}

@@ -93,6 +93,9 @@ static json_t *backend_json(struct qlb_state *st, int id, const struct qlb_backe
 		      "rt_mean_us", s->rt_count ? s->rt_sum_ns / 1e3 / s->rt_count : 0.0,
 		      "rt_p50_us", qlb_rt_percentile_us(s->rt_hist, 50),
 		      "rt_p99_us", qlb_rt_percentile_us(s->rt_hist, 99));
+	json_object_set_new(o, "duration_samples", json_integer((json_int_t)s->dur_count));
+	json_object_set_new(o, "duration_mean_us",
+			    json_real(s->dur_count ? s->dur_sum_ns / 1e3 / s->dur_count : 0.0));
 	if (e.updated_ns)
 		json_object_set_new(o, "estimate", json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:s}",
 			"lambda", e.lambda_milli / 1e3, "mu", e.mu_milli / 1e3,

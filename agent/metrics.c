@@ -172,6 +172,10 @@ static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const ch
 		s->rt_sum_ns / 1e9);
 	fprintf(f, "qlb_backend_response_time_seconds_count{%s} %llu\n", labels,
 		(unsigned long long)s->rt_count);
+	fprintf(f, "qlb_backend_flow_duration_seconds_sum{%s} %.9f\n", labels,
+		s->dur_sum_ns / 1e9);
+	fprintf(f, "qlb_backend_flow_duration_seconds_count{%s} %llu\n", labels,
+		(unsigned long long)s->dur_count);
 }
 
 void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
@@ -196,7 +200,8 @@ void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
 		fprintf(f, "qlb_packets_total{reason=\"%s\"} %llu\n", qlb_reason_name(i),
 			(unsigned long long)snap->reason[i].packets);
 	fprintf(f, "# TYPE qlb_backend_flows_total counter\n"
-		   "# TYPE qlb_backend_response_time_seconds histogram\n");
+		   "# TYPE qlb_backend_response_time_seconds histogram\n"
+		   "# TYPE qlb_backend_flow_duration_seconds summary\n");
 	for (i = 0; i < st->nvips; i++) {
 		const struct qlb_vip_entry *v = &st->vips[i];
 

@@ -42,6 +42,8 @@ struct qlb_obs {
 	uint64_t rt_samples;	/* response-time samples in the window */
 	double rt_mean_s;	/* mean response time of those samples */
 	double rt_p99_s;
+	uint64_t dur_samples;	/* flows that closed in the window with a duration */
+	double dur_mean_s;	/* their mean duration, first packet to FIN/RST */
 	double cpu_util;	/* 0..1 from the metrics source, NAN if none */
 	double mem_util;	/* 0..1 from the metrics source, NAN if none */
 	uint32_t servers;	/* c: parallel servers the backend declares (>= 1) */

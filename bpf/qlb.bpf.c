@@ -243,8 +243,15 @@ static __always_inline void note_close(struct qlb_flow *req,
 {
 	if (!(tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) || !claim_close(req))
 		return;
-	if (s)
+	if (s) {
+		__u64 t = bpf_ktime_get_ns();
+
 		s->flows_closed++;
+		if (t > req->created_ns) {
+			s->dur_count++;
+			s->dur_sum_ns += t - req->created_ns;
+		}
+	}
 	active_add(req->backend_id, -1);
 }
 
@@ -485,10 +492,11 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 
 	req.backend_id = backend_id;
 	req.vip_id = vip_id;
-	req.created_ns = now;
+	/* Precise: a flow's duration is measured from here. */
+	req.created_ns = bpf_ktime_get_ns();
 	req.last_seen_ns = now;
 	if (p->payload_len)
-		req.req_ts_ns = bpf_ktime_get_ns();
+		req.req_ts_ns = req.created_ns;
 	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))) {
 		req.flags = QLB_FLOW_F_CLOSED;
 		if (bs)

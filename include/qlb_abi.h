@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define QLB_ABI_VERSION 3
+#define QLB_ABI_VERSION 4
 
 /* Sizes of the pinned maps. Changing one changes the ABI. */
 #define QLB_MAX_VIPS		256
@@ -160,7 +160,8 @@ struct qlb_flow {
 	__u32 flags;		/* enum qlb_flow_flags */
 	__u32 vip_id;
 	__u32 client_ifindex;	/* response entry: where the client is */
-	__u64 created_ns;	/* monotonic, tick resolution */
+	__u64 created_ns;	/* monotonic ns at the first packet (precise:
+				 * flow durations start here) */
 	__u64 last_seen_ns;	/* monotonic, tick resolution */
 	__u64 req_ts_ns;	/* request entry: request awaiting its first
 				 * response (monotonic ns), 0 if none */
@@ -194,9 +195,16 @@ struct qlb_backend_stats {
 	__u64 resets_from;	/* TCP RSTs the backend sent: refused or aborted
 				 * flows, which look idle to lc/sed (the agent
 				 * treats a burst of them as a failed backend) */
-	__u64 rt_count;		/* response-time samples */
+	__u64 rt_count;		/* response-time samples: request to the
+				 * first response byte */
 	__u64 rt_sum_ns;
 	__u64 rt_hist[QLB_RT_BUCKETS];
+	/* Flow durations, first packet to the first FIN/RST, of the flows
+	 * that closed. With one request per connection this is the whole
+	 * response time, transfer included, where the first byte alone says
+	 * little about a large object. */
+	__u64 dur_count;
+	__u64 dur_sum_ns;
 };
 
 /* backend_active: __s64 per backend id, the flows it has open: +1 when a new
@@ -289,7 +297,7 @@ QLB_ASSERT_SIZE(struct qlb_backend, 56);
 QLB_ASSERT_SIZE(struct qlb_flow4_key, 16);
 QLB_ASSERT_SIZE(struct qlb_flow6_key, 40);
 QLB_ASSERT_SIZE(struct qlb_flow, 72);
-QLB_ASSERT_SIZE(struct qlb_backend_stats, (10 + QLB_RT_BUCKETS) * 8);
+QLB_ASSERT_SIZE(struct qlb_backend_stats, (12 + QLB_RT_BUCKETS) * 8);
 QLB_ASSERT_SIZE(struct qlb_vip_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_backend_est, 64);
 QLB_ASSERT_SIZE(struct qlb_vip_backends, 8 + 2 * 4 * QLB_MAX_VIP_PICK);

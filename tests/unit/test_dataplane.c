@@ -166,7 +166,8 @@ static void test_vlan_tagged(void **state)
 }
 
 /* TCP: FIN in both directions counts one completion; the response time runs
- * from the request's first data packet to the first data of the response. */
+ * from the request's first data packet to the first data of the response,
+ * the flow's duration from its SYN to the first FIN. */
 static void test_tcp_lifecycle(void **state)
 {
 	struct dp *dp = *state;
@@ -189,6 +190,7 @@ static void test_tcp_lifecycle(void **state)
 	r.payload_len = 500;
 	pkt_build(&r, pkt, &lay);
 	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	usleep(20 * 1000); /* the rest of the transfer */
 	r.tcp_flags = TH_FIN | TH_ACK;
 	r.payload_len = 0;
 	pkt_build(&r, pkt, &lay);
@@ -203,6 +205,12 @@ static void test_tcp_lifecycle(void **state)
 	assert_int_equal(bs.flows_closed, 1);
 	assert_int_equal(bs.rt_count, 1);
 	assert_true(bs.rt_sum_ns > 0);
+	/* One duration (the second FIN is no second close), spanning the
+	 * transfer that the first-byte time leaves out. */
+	assert_int_equal(bs.dur_count, 1);
+	assert_true(bs.dur_sum_ns >= 20 * 1000 * 1000ull);
+	assert_true(bs.dur_sum_ns < 5ull * 1000 * 1000 * 1000);
+	assert_true(bs.dur_sum_ns > bs.rt_sum_ns);
 	assert_int_equal(bs.packets_to, 3);
 	assert_int_equal(bs.packets_from, 2);
 

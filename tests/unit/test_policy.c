@@ -580,6 +580,38 @@ static void test_qlb_idle_fast_vs_slow(void **state)
 	qlb_policy_destroy(p);
 }
 
+/* A backend that answers its first byte at once and spends its time on the
+ * transfer: with one response per flow, the estimate follows the flows'
+ * whole durations; with keep-alive flows (many responses each, lasting
+ * their idle time too), the first byte. */
+static void test_qlb_mu_from_flow_durations(void **state)
+{
+	const double mu = 100, lambda = 60, first_byte_s = 0.001;
+	struct qlb_policy *p;
+	struct qlb_obs ob;
+	struct qlb_est est;
+	uint32_t w;
+
+	(void)state;
+	for (int keepalive = 0; keepalive < 2; keepalive++) {
+		p = make_policy(QLB_POLICY_QLB, 1, NULL);
+		for (int t = 0; t < 40; t++) {
+			ob = fluid_obs(mu, lambda, 1, 0);
+			ob.dur_samples = ob.completions;
+			ob.dur_mean_s = ob.rt_mean_s; /* M/M/1 time in system */
+			ob.rt_mean_s = first_byte_s;
+			if (keepalive)
+				ob.rt_samples = 20 * ob.completions;
+			assert_int_equal(qlb_policy_update(p, &ob, 1, NAN, &w, &est), 0);
+		}
+		if (keepalive)
+			assert_near(est.mu, lambda + 1 / first_byte_s, 1);
+		else
+			assert_near(est.mu, mu, 1);
+		qlb_policy_destroy(p);
+	}
+}
+
 /* ------------------------------------------------------------ simulator */
 
 static void test_fairness_metrics(void **state)
@@ -1043,6 +1075,7 @@ int main(void)
 		cmocka_unit_test(test_qlb_floor),
 		cmocka_unit_test(test_qlb_slow_start),
 		cmocka_unit_test(test_qlb_idle_fast_vs_slow),
+		cmocka_unit_test(test_qlb_mu_from_flow_durations),
 		cmocka_unit_test(test_fairness_metrics),
 		cmocka_unit_test(test_sim_matches_theory),
 		cmocka_unit_test(test_sim_determinism_and_errors),
