@@ -87,11 +87,11 @@ number() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$ || $1 == nan ]]; }
 
 @test "the seeds are recorded and a run's schedule can be replayed" {
 	grep -q '^seeds=1$' "$OUT/meta.txt"
-	grep -q '^rate=100$' "$OUT/meta.txt"
+	grep -q '^rate=65$' "$OUT/meta.txt"
 	files=$(tr ' ' '\n' <<<"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16" | xargs printf 'f%02d.bin,' | sed 's/,$//')
-	# Client 1 of seed 1 played seed 101: 200 / 4 requests at 100 / 4 per s.
+	# Client 1 of seed 1 played seed 101: 200 / 4 requests at 65 / 4 per s.
 	# Replaying that seed gives the files it requested, in the same order.
-	replay=$("${QLB%/*}/qlb-loadgen" --files "$files" --requests 50 --rate 25 --seed 101 --dump-schedule | awk '{ print $2 }')
+	replay=$("${QLB%/*}/qlb-loadgen" --files "$files" --requests 50 --rate 16.25 --seed 101 --dump-schedule | awk '{ print $2 }')
 	for run in "$OUT"/runs/*/*/seed1/L200; do
 		played=$(tail -n +2 "$run/c1.csv" | sort -t, -k1,1n | cut -d, -f2)
 		[ "$played" = "$replay" ] || { echo "$run differs from the replay"; false; }
