@@ -18,9 +18,10 @@
 #                        [--balancers LIST] [--envs LIST] [--seeds LIST]
 #                        [--levels LIST] [--rate R] [--no-sim] [--no-capacity]
 # Profiles (see README "Results"):
-#   quick     CI: 2 servers, levels 200, seed 1, warm-up 3 s          (~4 min)
-#   standard  homo2 het2 het8, levels 1,000 and 2,000, seeds 1-3      (~50 min)
-#   full      the paper's levels 1,000 / 100,000 / 1,000,000, seeds 1-3 (days)
+#   quick     CI: homo2 het2, level 200, seed 1, 65/s              (~5 min)
+#   standard  homo2 het2 het8, level 1,000, seeds 1-4, 65/s        (~60 min)
+#   full      homo2 het2 homo8 het8, the paper's levels 1,000 / 100,000 /
+#             1,000,000, seeds 1-4, 65/s                            (~35 days)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -257,9 +258,8 @@ start_balancer() {
 		ip=$(tb_backend_ip4 "$i")
 		tb_in lb "$QLB" backend add "$TB_VIP4:80" "$ip" --weight "$(env_weight "$env" "$i")" >/dev/null
 		# lcpu and lram need a metrics source: the server's cgroup. qlb
-		# runs without one: cgroup v1 CPU time misses the softirq work
-		# of sending on veth, so the utilisation law would see rho ~0.02
-		# where response times show ~0.4; qlb infers capacity from those.
+		# runs without one, as a balancer in front of servers it does
+		# not manage would: it infers capacity from the flows' durations.
 		[[ $policy == lcpu || $policy == lram ]] && usage+=(--usage "$ip=cgroup:$TB_PREFIX/b$i")
 	done
 	# Every qlb run has the agent (health checks, counters), as in production.
