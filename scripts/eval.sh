@@ -100,7 +100,8 @@ for i in "${!FILE_KB[@]}"; do FILES+=("$(printf 'f%02d.bin' $((i + 1)))"); done
 # saturates: nginx is charged about 1 ms of CPU per request of this mix
 # (sendfile, TCP, the veth softirq work it runs), while the whole host,
 # clients and bridge included, tops out near 195 requests/s. So the pools
-# get 0.2 CPU in all (about 190 requests/s), 1 GB of RAM = 32 MiB:
+# get 0.2 CPU in all (qlb's mu-hat reads 130-165 requests/s for the pair),
+# 1 GB of RAM = 32 MiB:
 #   homogeneous    2 x (12 cores, 32 GB) -> 2 x (0.10 CPU, 1024 MiB)
 #   heterogeneous  (3 cores, 8 GB) + (1 core, 3 GB) -> (0.15, 256) + (0.05, 96)
 # With 8 servers each gets a quarter: 0.025 CPU, or 0.0375 / 0.0125
@@ -178,12 +179,13 @@ env_up() {
 		tb_in "c$i" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
 			net.ipv4.ip_local_port_range="1024 65535" >/dev/null
 	done
-	# A fresh testbed serves slowly for its first ~40 s of load (the
-	# first balancer of a run saw 5-50x the response times of the next
-	# ones, whichever it was): settle the disk, then load every server
+	# In trial runs the first balancer on a fresh testbed was up to 50x
+	# slower than the same one later, for ~40 s of load. So no balancer
+	# meets a cold testbed: settle the disk, then load every server
 	# straight from the balancer's namespace (the clients have no route
 	# to the servers but the VIP), unmeasured, at 60% of an equal share
-	# of the rate (what a slow server of `het` can take).
+	# of the rate (what a slow server of `het` can take). How much of the
+	# effect this removes is within the seeds' spread, not measured apart.
 	[[ $env != cap* ]] || return 0
 	sync
 	local pids=()
