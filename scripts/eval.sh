@@ -190,12 +190,9 @@ env_up() {
 	sync
 	local pids=()
 	for ((i = 1; i <= TB_BACKENDS; i++)); do
-		tb_in lb "$LOADGEN" --url "http://$(tb_backend_ip4 "$i")/" --files "$(
-			IFS=,
-			echo "${FILES[*]}"
-		)" --requests $((rate * settle_s * 6 / 10 / TB_BACKENDS)) \
-			--rate "$(awk -v r="$rate" -v n="$TB_BACKENDS" 'BEGIN { printf "%.3f", 0.6 * r / n }')" \
-			--seed $((200000 + i)) --timeout 15 >/dev/null 2>&1 &
+		loadgen lb "http://$(tb_backend_ip4 "$i")/" $((rate * settle_s * 6 / 10 / TB_BACKENDS)) \
+			"$(awk -v r="$rate" -v n="$TB_BACKENDS" 'BEGIN { printf "%.3f", 0.6 * r / n }')" \
+			$((200000 + i)) >/dev/null 2>&1 &
 		pids+=($!)
 	done
 	wait "${pids[@]}" || echo "eval: warning: settling load had failures" >&2
@@ -297,16 +294,26 @@ snapshot() {
 	} >"$f"
 }
 
+# qlb-loadgen in namespace NS: the 16 files from URL, REQUESTS at RATE/s
+# from SEED, 15 s timeout; further arguments pass through.
+loadgen() {
+	local ns=$1 url=$2 requests=$3 r=$4 seed=$5 files
+	shift 5
+	files=$(
+		IFS=,
+		echo "${FILES[*]}"
+	)
+	tb_in "$ns" "$LOADGEN" --url "$url" --files "$files" --requests "$requests" --rate "$r" \
+		--seed "$seed" --timeout 15 "$@"
+}
+
 # The four clients replay their share of one seeded schedule.
 load() {
 	local dir=$1 n=$2 seed=$3 per=$((($2 + TB_CLIENTS - 1) / TB_CLIENTS)) i pids=()
 	mkdir -p "$dir"
 	for ((i = 1; i <= TB_CLIENTS; i++)); do
-		tb_in "c$i" "$LOADGEN" --url "http://$TB_VIP4/" --files "$(
-			IFS=,
-			echo "${FILES[*]}"
-		)" --requests "$per" --rate "$(awk -v r="$rate" -v c="$TB_CLIENTS" 'BEGIN { printf "%.3f", r / c }')" \
-			--seed $((seed * 100 + i)) --timeout 15 --log "$dir/c$i.csv" --json >"$dir/c$i.json" 2>"$dir/c$i.err" &
+		loadgen "c$i" "http://$TB_VIP4/" "$per" "$(awk -v r="$rate" -v c="$TB_CLIENTS" 'BEGIN { printf "%.3f", r / c }')" \
+			$((seed * 100 + i)) --log "$dir/c$i.csv" --json >"$dir/c$i.json" 2>"$dir/c$i.err" &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
