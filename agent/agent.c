@@ -628,6 +628,11 @@ static int run_window(struct agent *a, double deadline)
 		if (qlb_flows_gc(a->st, QLB_GC_TCP_IDLE_NS, QLB_GC_UDP_IDLE_NS,
 				 QLB_GC_CLOSED_LINGER_NS, &gc) < 0)
 			fprintf(stderr, "qlb agent: flow GC failed\n");
+		else if (gc.reclaimed)
+			/* The table is too small for the load: the evicted
+			 * flows' next packets are rescheduled. */
+			fprintf(stderr, "qlb agent: flow table full: %llu open flows were "
+				"evicted since the last GC\n", (unsigned long long)gc.reclaimed);
 	}
 	/* Probes run unlocked: they wait on the network, not on the maps. */
 	run_health(a, deadline);

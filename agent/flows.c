@@ -140,6 +140,10 @@ struct gc_ctx {
 	struct gc_victim *v;
 	size_t n, cap;
 	struct qlb_gc_result res;
+	/* Per backend id: open request entries the walk saw, and flows_new
+	 * before it (reconcile_active). */
+	uint32_t *open_seen;
+	uint64_t *new_before;
 };
 
 static int flow_fd(const struct qlb_state *st, uint8_t family)
@@ -191,6 +195,9 @@ static int gc_visit(const struct qlb_flow_entry *e, void *ctx)
 	struct qlb_flow resp;
 
 	g->res.scanned++;
+	if (!(e->val.flags & (QLB_FLOW_F_RESPONSE | QLB_FLOW_F_CLOSED)) &&
+	    e->val.backend_id < QLB_MAX_BACKENDS)
+		g->open_seen[e->val.backend_id]++;
 	if (e->val.flags & QLB_FLOW_F_RESPONSE) {
 		/* Responses go with their request; alone only when orphaned
 		 * (request evicted, or replaced by a rescheduled flow), which
@@ -300,6 +307,57 @@ static void gc_orphan(struct gc_ctx *g, const struct gc_victim *v)
 		g->res.orphans++;
 }
 
+/* flows_new of a backend, over the CPUs. */
+static uint64_t flows_new_of(const struct qlb_state *st, uint32_t id)
+{
+	uint64_t sum = 0;
+
+	for (int cpu = 0; cpu < st->ncpus; cpu++)
+		sum += __atomic_load_n(&st->stats_map[QLB_BE_STATS_KEY(cpu, id)].flows_new,
+				       __ATOMIC_RELAXED);
+	return sum;
+}
+
+static int backend_live(const struct qlb_state *st, uint32_t id)
+{
+	return st->backends[id].flags & QLB_BE_F_IN_USE;
+}
+
+/*
+ * An LRU flow table evicts entries when it is full, and no one hears of it:
+ * an open flow evicted stays in backend_active for good, and lc and sed
+ * would shun its backend more every time. The walk counts the open flows
+ * each backend really has; the excess of backend_active over that count is
+ * the leak, less what the walk could have missed: a flow opened while it ran
+ * may be in backend_active and not in the count (a flow closed meanwhile is
+ * out of both, or only counted, which errs the safe way). So
+ *   leak >= active(after the walk) - seen - opened(during the walk),
+ * and subtracting that never takes a live flow off the count. Under steady
+ * load a backend keeps at most the flows of one walk's length of excess.
+ */
+static void reconcile_active(struct gc_ctx *g)
+{
+	struct qlb_state *st = g->st;
+
+	if (!st->active || !st->stats_map)
+		return;
+	for (uint32_t id = 0; id < QLB_MAX_BACKENDS; id++) {
+		int64_t active, opened, excess;
+
+		if (!backend_live(st, id))
+			continue;
+		/* In this order: a flow in `active` has its flows_new
+		 * counted already (the program counts it first). */
+		active = __atomic_load_n(&st->active[id], __ATOMIC_RELAXED);
+		opened = (int64_t)(flows_new_of(st, id) - g->new_before[id]);
+		excess = active - (int64_t)g->open_seen[id] - opened;
+		if (excess > 0) {
+			qlb_backend_active_add(st, id, -excess);
+			g->res.reclaimed += (uint64_t)excess;
+		}
+	}
+}
+
 int qlb_flows_gc(struct qlb_state *st, uint64_t tcp_idle_ns, uint64_t udp_idle_ns,
 		 uint64_t closed_linger_ns, struct qlb_gc_result *res)
 {
@@ -308,7 +366,19 @@ int qlb_flows_gc(struct qlb_state *st, uint64_t tcp_idle_ns, uint64_t udp_idle_n
 	int err, deleted = 0;
 	size_t i;
 
+	g.open_seen = calloc(QLB_MAX_BACKENDS, sizeof(*g.open_seen));
+	g.new_before = calloc(QLB_MAX_BACKENDS, sizeof(*g.new_before));
+	if (!g.open_seen || !g.new_before) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t id = 0; st->stats_map && id < QLB_MAX_BACKENDS; id++)
+		if (backend_live(st, id))
+			g.new_before[id] = flows_new_of(st, id);
 	err = qlb_flows_foreach(st, gc_visit, &g);
+	/* Before the deletions, which take flows off both sides alike. */
+	if (!err)
+		reconcile_active(&g);
 	/* Requests first: they take their responses along, so the orphans
 	 * left are the real ones. */
 	for (i = 0; !err && i < g.n; i++)
@@ -317,7 +387,10 @@ int qlb_flows_gc(struct qlb_state *st, uint64_t tcp_idle_ns, uint64_t udp_idle_n
 	for (i = 0; !err && i < g.n; i++)
 		if (g.v[i].orphan)
 			gc_orphan(&g, &g.v[i]);
+out:
 	free(g.v);
+	free(g.open_seen);
+	free(g.new_before);
 	if (res)
 		*res = g.res;
 	return err ? err : deleted;

@@ -280,6 +280,8 @@ struct qlb_gc_result {
 	uint64_t expired;	/* open flows deleted idle (backend_gc completions) */
 	uint64_t closed;	/* closed flows deleted after the linger */
 	uint64_t orphans;	/* idle response entries whose request was gone */
+	uint64_t reclaimed;	/* open flows backend_active counted that the table
+				 * no longer had (evicted): taken off it */
 };
 
 /*
@@ -288,6 +290,8 @@ struct qlb_gc_result {
  * still find them), request and response entries together, plus idle
  * response entries left without their request. An open flow deleted counts
  * as a completion of its backend (backend_gc) and leaves backend_active.
+ * Open flows the table lost to LRU eviction are taken off backend_active
+ * too (not completions: nothing is known of how they ended).
  * res may be NULL. Returns the number of flows deleted, or -errno.
  */
 int qlb_flows_gc(struct qlb_state *st, uint64_t tcp_idle_ns, uint64_t udp_idle_ns,

@@ -211,9 +211,9 @@ struct qlb_backend_stats {
  * flow is scheduled to it, -1 when the flow completes (first FIN/RST), expires
  * in the data path, or is deleted idle by the agent's flow GC. Not per-CPU:
  * the data path reads it to pick, and it changes once per flow, not per
- * packet. Atomic adds on both sides (userspace through mmap). Evicted LRU
- * entries are never subtracted, and a race can leave it at -1: readers clamp
- * at 0. */
+ * packet. Atomic adds on both sides (userspace through mmap). Open flows the
+ * LRU evicted are subtracted by the agent's GC, which finds them missing
+ * (qlb_flows_gc); a race can leave it at -1: readers clamp at 0. */
 
 /* backend_gc: per backend id, written only by userspace (atomically, through
  * mmap): flows the GC deleted while open. They are completions like

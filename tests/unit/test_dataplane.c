@@ -1368,9 +1368,11 @@ static void test_flows_gc(void **state)
 	assert_int_equal(flow_entries(dp, 49003), 2);
 	assert_int_equal(flow_entries(dp, 49004), 2);
 	assert_int_equal(flow_entries(dp, 49100), 0);
-	/* Only 49000 of b's counted: 49002's request, the one that knew it
-	 * was open, was gone before the GC came. */
-	assert_int_equal(active(dp, b), 3);
+	/* 49000 went as a completion; 49002's request, the one that knew
+	 * it was open, was gone (evicted) before the GC came: its count is
+	 * reclaimed, without a completion. */
+	assert_int_equal(res.reclaimed, 1);
+	assert_int_equal(active(dp, b), 2);
 	assert_int_equal(active(dp, u), 0);
 	dp_backend_stats(dp, b, &bs);
 	assert_int_equal(bs.flows_closed + bs.flows_expired, 2);
@@ -1382,14 +1384,15 @@ static void test_flows_gc(void **state)
 	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 1);
 	assert_int_equal(res.closed, 1);
 	assert_int_equal(res.expired, 0);
+	assert_int_equal(res.reclaimed, 0);
 	assert_int_equal(flow_entries(dp, 49004), 0);
-	assert_int_equal(active(dp, b), 3);
+	assert_int_equal(active(dp, b), 2);
 	dp_backend_stats(dp, b, &bs);
 	assert_int_equal(bs.flows_closed + bs.flows_expired, 2);
 
 	/* A deleted flow's next packet is a new flow. */
 	assert_int_equal(send_req(dp, 49000, TH_SYN), b);
-	assert_int_equal(active(dp, b), 4);
+	assert_int_equal(active(dp, b), 3);
 	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, NULL), 0);
 
 	/* IPv6: both entries of an idle flow go. */
@@ -1404,6 +1407,61 @@ static void test_flows_gc(void **state)
 	assert_int_equal(res.orphans, 0);
 	assert_int_equal(age_v6_flows(dp, 0), 0);
 	assert_int_equal(active(dp, b), 0);
+}
+
+/* Open request entries of backend id, walked as the GC walks. */
+struct open_count {
+	uint32_t id;
+	int64_t n;
+};
+
+static int count_open(const struct qlb_flow_entry *e, void *ctx)
+{
+	struct open_count *c = ctx;
+
+	c->n += e->val.backend_id == c->id &&
+		!(e->val.flags & (QLB_FLOW_F_RESPONSE | QLB_FLOW_F_CLOSED));
+	return 0;
+}
+
+/* A full LRU table evicts open flows without a word; the GC's walk finds
+ * them missing and takes them off backend_active, down to the flows the
+ * table really holds, and no further. */
+static void test_gc_reclaims_evicted(void **state)
+{
+	struct dp *dp = *state;
+	const uint32_t flows = QLB_FLOW_TABLE_SIZE / 2 + QLB_FLOW_TABLE_SIZE / 8;
+	struct open_count held = { 0 };
+	struct qlb_gc_result res;
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	char src[INET_ADDRSTRLEN];
+	struct pkt_spec s;
+	uint32_t vid, i;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	held.id = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 0, TH_SYN);
+	s.src = src;
+	/* Two entries a flow: this many do not fit. */
+	for (i = 0; i < flows; i++) {
+		snprintf(src, sizeof(src), "10.2.%u.%u", i / 50000, 1 + i / 50000 % 200);
+		s.sport = 1024 + i % 50000;
+		pkt_build(&s, pkt, &lay);
+		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	}
+	assert_int_equal(active(dp, held.id), flows);
+	assert_int_equal(qlb_flows_foreach(dp->st, count_open, &held), 0);
+	assert_true(held.n > 0 && held.n < (int64_t)flows);
+
+	/* Nothing idle: the GC deletes nothing and only reconciles. */
+	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 0);
+	assert_int_equal(res.expired, 0);
+	assert_int_equal(res.reclaimed, flows - held.n);
+	assert_int_equal(active(dp, held.id), held.n);
+	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 0);
+	assert_int_equal(res.reclaimed, 0);
+	assert_int_equal(active(dp, held.id), held.n);
 }
 
 int main(void)
@@ -1436,6 +1494,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sed_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_active_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flows_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_reclaims_evicted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("dataplane", tests, NULL, NULL);
