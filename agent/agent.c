@@ -365,7 +365,9 @@ static void history_row(struct agent *a, double now, const struct qlb_vip_entry 
  * flows (its kernel answers RST: the server died, the port closed) looks
  * idle to lc and sed, which would then pour every new flow into it until the
  * next probes fail. Taken out at once; the probes bring it back after
- * `rise` successes.
+ * `rise` successes. The data plane already passes over a refusing backend
+ * in per-flow picks (refused_hold_ns), so there it draws about one flow a
+ * second: refusing every new flow of the window is enough then.
  */
 #define QLB_PASSIVE_MIN_RESETS 10
 
@@ -377,18 +379,21 @@ static void passive_health(struct agent *a)
 	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
 		struct qlb_backend *b = &a->st->backends[i];
 		struct qlb_probe *p = &a->probes[i];
-		uint64_t resets, arrivals;
+		uint64_t resets, refused, arrivals;
 
 		if (!(b->flags & QLB_BE_F_IN_USE) || (b->flags & QLB_BE_F_DOWN) ||
 		    a->o.health.kind == QLB_HEALTH_NONE)
 			continue;
 		resets = delta(a->cur->be[i].resets_from, a->prev->be[i].resets_from);
+		refused = delta(a->cur->be[i].refused, a->prev->be[i].refused);
 		arrivals = delta(a->cur->be[i].flows_new, a->prev->be[i].flows_new);
-		if (resets < QLB_PASSIVE_MIN_RESETS || 2 * resets < arrivals)
+		if ((resets < QLB_PASSIVE_MIN_RESETS || 2 * resets < arrivals) &&
+		    (!refused || refused < arrivals))
 			continue;
 		qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), buf, sizeof(buf));
-		fprintf(stderr, "qlb agent: backend %s is down (reset %llu of %llu new flows)\n",
-			buf, (unsigned long long)resets, (unsigned long long)arrivals);
+		fprintf(stderr, "qlb agent: backend %s is down (reset %llu, refused %llu of %llu "
+			"new flows)\n", buf, (unsigned long long)resets,
+			(unsigned long long)refused, (unsigned long long)arrivals);
 		p->up = 0;
 		p->oks = 0;
 		qlb_backend_update(a->st, i, b->weight, b->flags | QLB_BE_F_DOWN);

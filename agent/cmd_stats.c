@@ -96,6 +96,7 @@ static json_t *backend_json(struct qlb_state *st, int id, const struct qlb_backe
 	json_object_set_new(o, "duration_samples", json_integer((json_int_t)s->dur_count));
 	json_object_set_new(o, "duration_mean_us",
 			    json_real(s->dur_count ? s->dur_sum_ns / 1e3 / s->dur_count : 0.0));
+	json_object_set_new(o, "refused", json_integer((json_int_t)s->refused));
 	if (e.updated_ns)
 		json_object_set_new(o, "estimate", json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:s}",
 			"lambda", e.lambda_milli / 1e3, "mu", e.mu_milli / 1e3,

@@ -103,9 +103,11 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 	/* A redirect target before any ring points at the backend. */
 	if (bpf_map_update_elem(st->maps.tx_ports, &ifindex, &ifindex, BPF_ANY))
 		return -errno;
-	/* A reused id starts with no counts, no open flows and no GC
-	 * completions. */
+	/* A reused id starts with no counts, no open flows, no refusal and
+	 * no GC completions. */
 	qlb_backend_stats_zero(st, id);
+	if (bpf_map_update_elem(st->maps.backend_refused, &id, &(__u64){ 0 }, BPF_ANY))
+		return -errno;
 	__atomic_store_n(&st->active[id], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->gc[id].flows_expired, 0, __ATOMIC_RELAXED);
 	st->backends[id] = *nb;

@@ -176,6 +176,8 @@ static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const ch
 		s->dur_sum_ns / 1e9);
 	fprintf(f, "qlb_backend_flow_duration_seconds_count{%s} %llu\n", labels,
 		(unsigned long long)s->dur_count);
+	fprintf(f, "qlb_backend_refused_total{%s} %llu\n", labels,
+		(unsigned long long)s->refused);
 }
 
 void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
@@ -201,7 +203,8 @@ void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
 			(unsigned long long)snap->reason[i].packets);
 	fprintf(f, "# TYPE qlb_backend_flows_total counter\n"
 		   "# TYPE qlb_backend_response_time_seconds histogram\n"
-		   "# TYPE qlb_backend_flow_duration_seconds summary\n");
+		   "# TYPE qlb_backend_flow_duration_seconds summary\n"
+		   "# TYPE qlb_backend_refused_total counter\n");
 	for (i = 0; i < st->nvips; i++) {
 		const struct qlb_vip_entry *v = &st->vips[i];
 

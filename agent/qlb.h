@@ -72,6 +72,7 @@ struct qlb_maps {
 	int vip_backends;
 	int backend_active;
 	int backend_gc;
+	int backend_refused;
 };
 
 struct qlb_vip_entry {
@@ -266,7 +267,7 @@ struct qlb_flow_entry {
 	struct qlb_flow val;
 };
 
-/* CLOCK_MONOTONIC in ns: the clock of flow times (to a tick) and of the
+/* CLOCK_MONOTONIC in ns: the clock of flow times (to a fixed offset) and of the
  * agent's estimates. */
 uint64_t qlb_mono_ns(void);
 

@@ -40,7 +40,7 @@ static const struct {
 	PIN(vips), PIN(backends), PIN(maglev_rings), PIN(flows_v4),
 	PIN(flows_v6), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
 	PIN(backend_est), PIN(vip_stats), PIN(reason_stats), PIN(vip_backends),
-	PIN(backend_active), PIN(backend_gc),
+	PIN(backend_active), PIN(backend_gc), PIN(backend_refused),
 #undef PIN
 };
 

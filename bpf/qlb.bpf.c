@@ -38,6 +38,10 @@ const volatile __u64 tcp_idle_timeout_ns = 900 * NSEC_PER_SEC;
 /* last_seen is written at most this often, to keep the cache line of an
  * established flow from bouncing between CPUs on every packet. */
 const volatile __u64 last_seen_resolution_ns = NSEC_PER_SEC / 4;
+/* How long per-flow picks pass over a backend after it refused a connection
+ * (backend_refused in qlb_abi.h): a dead backend costs about one failed
+ * connection per hold, not a window's worth of them. */
+const volatile __u64 refused_hold_ns = NSEC_PER_SEC;
 
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
@@ -69,7 +73,8 @@ struct packet {
 /*
  * The flow clock: jiffies, read inline (the verifier inlines bpf_jiffies64),
  * where a clock helper call costs as much as a flow lookup. Scaled to ns
- * since boot it tracks CLOCK_MONOTONIC to a tick, plenty for idle timeouts.
+ * since boot it runs with CLOCK_MONOTONIC, a fixed offset apart (256 ms
+ * behind on the test machine): plenty for idle timeouts and refusal holds.
  * HZ is a load-time constant, so the verifier keeps one branch.
  */
 static __always_inline __u64 coarse_now_ns(void)
@@ -255,6 +260,17 @@ static __always_inline void note_close(struct qlb_flow *req,
 	active_add(req->backend_id, -1);
 }
 
+static __always_inline void note_refused(__u32 backend_id, struct qlb_backend_stats *s,
+					 __u64 now)
+{
+	__u64 *refused = bpf_map_lookup_elem(&backend_refused, &backend_id);
+
+	if (refused)
+		*refused = now;
+	if (s)
+		s->refused++;
+}
+
 static __always_inline int transmit(struct xdp_md *ctx, __u32 ifindex,
 				    enum qlb_reason reason, __u32 bytes)
 {
@@ -361,17 +377,23 @@ static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p
 	return forward(ctx, p, be);
 }
 
-/* A backend's open flows as a pick sees them: never below 0 (races and
- * evictions can leave the counter off by a little) and small enough that
- * (active + 1) * mu fits in 64 bits. */
-static __always_inline __u64 active_of(__u32 backend_id)
+#define QLB_ACTIVE_MAX 0xffffffffull
+
+/* A backend's open flows as a pick sees them: never below 0 (races can
+ * leave the counter off by a little) and at most QLB_ACTIVE_MAX, so that
+ * (active + 1) * mu fits in 64 bits. A backend that refused a connection
+ * within refused_hold_ns looks full: any other candidate wins over it. */
+static __always_inline __u64 active_of(__u32 backend_id, __u64 now)
 {
 	__s64 *a = bpf_map_lookup_elem(&backend_active, &backend_id);
+	__u64 *refused = bpf_map_lookup_elem(&backend_refused, &backend_id);
 	__s64 v = a ? *a : 0;
 
+	if (refused && *refused && now - *refused < refused_hold_ns)
+		return QLB_ACTIVE_MAX;
 	if (v < 0)
 		return 0;
-	return v > 0xffffffffll ? 0xffffffffull : v;
+	return v > (__s64)QLB_ACTIVE_MAX ? QLB_ACTIVE_MAX : v;
 }
 
 /* Restates an index bound for the verifier: clang knows the index is below
@@ -388,7 +410,8 @@ static __always_inline __u32 pick_index(__u32 i)
  * compared by cross-multiplying, so there is no division and no rounding;
  * ties go to the lowest index. For LC userspace sets every mu to 1.
  */
-static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32 n)
+static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32 n,
+					 __u64 now)
 {
 	__u64 best_a1, best_mu, a1, mu;
 	__u32 i, best;
@@ -401,15 +424,16 @@ static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32
 		/* Two distinct candidates. */
 		i = pick_index(r % n);
 		j = pick_index((i + 1 + (r >> 16) % (n - 1)) % n);
-		return active_of(vb->ids[j]) < active_of(vb->ids[i]) ? vb->ids[j] : vb->ids[i];
+		return active_of(vb->ids[j], now) < active_of(vb->ids[i], now) ? vb->ids[j] :
+										 vb->ids[i];
 	}
 	/* The winner is kept as an id, not an index: no constant tells the
 	 * loop's exits apart, so the verifier checks what follows once. */
 	best = vb->ids[0];
-	best_a1 = active_of(best) + 1;
+	best_a1 = active_of(best, now) + 1;
 	best_mu = vb->mu[0];
 	for (i = 1; i < QLB_MAX_VIP_PICK && i < n; i++) {
-		a1 = active_of(vb->ids[i]) + 1;
+		a1 = active_of(vb->ids[i], now) + 1;
 		mu = vb->mu[i];
 		if (a1 * best_mu < best_a1 * mu) {
 			best = vb->ids[i];
@@ -433,7 +457,7 @@ static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32
  * (past its limit), and the code after it once, not once per branch. The
  * call costs a few ns per new flow.
  */
-__noinline __u32 qlb_schedule(__u32 vip_id, __u32 ring_gen, __u32 hash)
+__noinline __u32 qlb_schedule(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 now)
 {
 	struct qlb_vip_backends *vb = bpf_map_lookup_elem(&vip_backends, &vip_id);
 	__u32 slot = hash % QLB_RING_SIZE, ring_key = QLB_RING_KEY(vip_id, ring_gen);
@@ -443,7 +467,7 @@ __noinline __u32 qlb_schedule(__u32 vip_id, __u32 ring_gen, __u32 hash)
 
 	n = vb && vb->mode != QLB_PICK_RING ? vb->count : 0;
 	if (n && n <= QLB_MAX_VIP_PICK) {
-		id = pick_among(vb, n);
+		id = pick_among(vb, n, now);
 		be = bpf_map_lookup_elem(&backends, &id);
 		if (be && (be->flags & (QLB_BE_F_IN_USE | QLB_BE_F_DRAIN | QLB_BE_F_DOWN)) ==
 			  QLB_BE_F_IN_USE && be->vip_id == vip_id)
@@ -480,7 +504,7 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 		active_add(backend_id, -1);
 	}
 
-	backend_id = qlb_schedule(vip_id, ring_gen, hash_flow(p));
+	backend_id = qlb_schedule(vip_id, ring_gen, hash_flow(p), now);
 	be = bpf_map_lookup_elem(&backends, &backend_id);
 	if (!be || !(be->flags & QLB_BE_F_IN_USE)) {
 		if (vs)
@@ -504,6 +528,10 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 	}
 	resp = req;
 	resp.flags = QLB_FLOW_F_RESPONSE;
+	/* A backend resets a mid-stream packet it knows nothing of (a flow
+	 * the table lost): that says nothing about whether it listens. */
+	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		resp.flags |= QLB_FLOW_F_ANSWERED;
 	resp.req_ts_ns = 0;
 	resp.client_ifindex = ctx->ingress_ifindex;
 	vip_addr_of(p, &resp.vip_addr);
@@ -566,6 +594,14 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
 	}
 	if (now - resp->last_seen_ns > last_seen_resolution_ns)
 		resp->last_seen_ns = now;
+	if (p->proto == IPPROTO_TCP && !(resp->flags & QLB_FLOW_F_ANSWERED)) {
+		/* A RST before anything else refuses the connection. Every
+		 * writer sets the same bits, so a plain store is enough. */
+		if (p->tcp_flags & TCP_FLAG_RST)
+			note_refused(backend_id, bs, now);
+		else
+			resp->flags |= QLB_FLOW_F_ANSWERED;
+	}
 
 	/* The request entry holds the response-time and close state; pure
 	 * ACKs need neither, so they skip the second lookup. */

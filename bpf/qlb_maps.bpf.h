@@ -120,6 +120,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_active SEC(".maps");
 
+/* When each backend last refused a connection (qlb_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_refused SEC(".maps");
+
 /* Userspace's own completions (flow GC); the program never looks. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

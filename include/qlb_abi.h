@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define QLB_ABI_VERSION 4
+#define QLB_ABI_VERSION 5
 
 /* Sizes of the pinned maps. Changing one changes the ABI. */
 #define QLB_MAX_VIPS		256
@@ -153,6 +153,10 @@ struct qlb_flow6_key {
 enum qlb_flow_flags {
 	QLB_FLOW_F_RESPONSE = 1u << 0,	/* backend-to-client direction */
 	QLB_FLOW_F_CLOSED = 1u << 1,	/* request entry: FIN or RST seen, counted */
+	QLB_FLOW_F_ANSWERED = 1u << 2,	/* response entry: a RST from the backend
+					 * is no refusal any more: it sent
+					 * something else first, or the flow
+					 * did not start with a SYN */
 };
 
 struct qlb_flow {
@@ -205,6 +209,9 @@ struct qlb_backend_stats {
 	 * little about a large object. */
 	__u64 dur_count;
 	__u64 dur_sum_ns;
+	/* Flows the backend answered with a RST first: refused connections
+	 * (nothing listens, the backlog overflowed), never aborted ones. */
+	__u64 refused;
 };
 
 /* backend_active: __s64 per backend id, the flows it has open: +1 when a new
@@ -214,6 +221,14 @@ struct qlb_backend_stats {
  * packet. Atomic adds on both sides (userspace through mmap). Open flows the
  * LRU evicted are subtracted by the agent's GC, which finds them missing
  * (qlb_flows_gc); a race can leave it at -1: readers clamp at 0. */
+
+/* backend_refused: __u64 per backend id, the data plane's (coarse) clock when
+ * the backend last refused a connection, 0 if never. A refused flow closes at
+ * once, so the backend looks idle to lc, sed and p2c, which would send it
+ * every new flow until the agent's next window takes it out; instead the
+ * per-flow picks pass it over for refused_hold_ns after each refusal (unless
+ * every candidate is refusing). Written by the program, reset by userspace
+ * when an id is reused. */
 
 /* backend_gc: per backend id, written only by userspace (atomically, through
  * mmap): flows the GC deleted while open. They are completions like
@@ -297,7 +312,7 @@ QLB_ASSERT_SIZE(struct qlb_backend, 56);
 QLB_ASSERT_SIZE(struct qlb_flow4_key, 16);
 QLB_ASSERT_SIZE(struct qlb_flow6_key, 40);
 QLB_ASSERT_SIZE(struct qlb_flow, 72);
-QLB_ASSERT_SIZE(struct qlb_backend_stats, (12 + QLB_RT_BUCKETS) * 8);
+QLB_ASSERT_SIZE(struct qlb_backend_stats, (13 + QLB_RT_BUCKETS) * 8);
 QLB_ASSERT_SIZE(struct qlb_vip_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_backend_est, 64);
 QLB_ASSERT_SIZE(struct qlb_vip_backends, 8 + 2 * 4 * QLB_MAX_VIP_PICK);

@@ -1070,9 +1070,11 @@ static void test_lc_picks_least_active(void **state)
 	/* Established flows stay where they are, whatever the counts. */
 	assert_int_equal(send_req(dp, 41000, TH_ACK), a);
 
-	/* Two of a's flows end (FIN both ways on one, RST on the other). */
+	/* Two of a's flows end (FIN both ways on one, the server aborting the
+	 * other, which it had answered: no refusal). */
 	assert_int_equal(send_req(dp, 41000, TH_FIN | TH_ACK), a);
 	send_reply(dp, 41000, a, TH_FIN | TH_ACK);
+	send_reply(dp, 41002, a, TH_SYN | TH_ACK);
 	send_reply(dp, 41002, a, TH_RST);
 	assert_int_equal(active(dp, a), 1);
 	assert_int_equal(active(dp, b), 3);
@@ -1084,6 +1086,68 @@ static void test_lc_picks_least_active(void **state)
 	assert_int_equal(flows_new(dp, a), 6);
 	assert_int_equal(flows_new(dp, b), 4);
 	assert_int_equal(flows_new(dp, c), 3);
+}
+
+/* Sets when backend id last refused, on the program's clock (a jiffies
+ * clock, which can be a few hundred ms off CLOCK_MONOTONIC). */
+static void set_refused_at(struct dp *dp, uint32_t id, uint64_t t)
+{
+	assert_int_equal(bpf_map_update_elem(dp->st->maps.backend_refused, &id, &t, BPF_ANY), 0);
+}
+
+/* A backend that refuses a connection (RST before anything else) is passed
+ * over by the per-flow picks for the hold, though it looks idle; a server
+ * aborting a connection it answered is not a refusal. */
+static void test_refused_backend_passed_over(void **state)
+{
+	struct dp *dp = *state;
+	struct qlb_backend_stats bs;
+	uint32_t vid, a, b;
+	uint64_t at;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	a = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	b = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	set_policy(dp, vid, QLB_POLICY_LC);
+
+	assert_int_equal(send_req(dp, 42000, TH_SYN), a);
+	send_reply(dp, 42000, a, TH_RST | TH_ACK);
+	assert_int_equal(active(dp, a), 0);
+	dp_backend_stats(dp, a, &bs);
+	assert_int_equal(bs.refused, 1);
+	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.backend_refused, &a, &at), 0);
+	assert_true(at > 0);
+	/* a is idle and first, yet b takes the new flows. */
+	assert_int_equal(send_req(dp, 42001, TH_SYN), b);
+	assert_int_equal(send_req(dp, 42002, TH_SYN), b);
+	/* Unless every candidate refuses: then the usual rule. */
+	set_refused_at(dp, b, at);
+	assert_int_equal(send_req(dp, 42003, TH_SYN), a);
+	send_reply(dp, 42003, a, TH_RST | TH_ACK);
+
+	/* Past the hold, a is a candidate again. */
+	set_refused_at(dp, a, at - 2 * NSEC);
+	set_refused_at(dp, b, at - 2 * NSEC);
+	assert_int_equal(send_req(dp, 42004, TH_SYN), a);
+	/* a answers, then aborts: counted as a reset, not a refusal. */
+	send_reply(dp, 42004, a, TH_SYN | TH_ACK);
+	send_reply(dp, 42004, a, TH_RST | TH_ACK);
+	/* Nor is a reset of a mid-stream packet the table knew nothing of. */
+	assert_int_equal(send_req(dp, 42005, TH_ACK), a);
+	send_reply(dp, 42005, a, TH_RST);
+	dp_backend_stats(dp, a, &bs);
+	assert_int_equal(bs.refused, 2);
+	assert_int_equal(bs.resets_from, 4);
+	assert_int_equal(send_req(dp, 42006, TH_SYN), a);
+
+	/* A reused id forgets the refusal (ids are reused last: with none
+	 * left in use, from 0). */
+	set_refused_at(dp, a, at);
+	assert_int_equal(qlb_backend_remove(dp->st, b), 0);
+	assert_int_equal(qlb_backend_remove(dp->st, a), 0);
+	assert_int_equal(dp_backend(dp, vid, "10.1.0.3", 80, 1), a);
+	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.backend_refused, &a, &at), 0);
+	assert_int_equal(at, 0);
 }
 
 /* P2C: the loaded backend gets clearly fewer new flows, drained and down
@@ -1490,6 +1554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_stats_per_cpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pick_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lc_picks_least_active, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_backend_passed_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_p2c_avoids_loaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sed_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_active_counts, setup, teardown),
