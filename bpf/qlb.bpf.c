@@ -242,9 +242,11 @@ static __always_inline int claim_close(struct qlb_flow *req)
 	return !(__sync_fetch_and_or(&req->flags, QLB_FLOW_F_CLOSED) & QLB_FLOW_F_CLOSED);
 }
 
-/* Counts a completion once per flow, whichever direction sees FIN/RST first. */
-static __always_inline void note_close(struct qlb_flow *req,
-				       struct qlb_backend_stats *s, __u8 tcp_flags)
+/* Counts a completion once per flow, whichever direction sees FIN/RST first.
+ * A refused connection is a completion but no duration sample: its round
+ * trip says nothing of how fast the backend serves. */
+static __always_inline void note_close(struct qlb_flow *req, struct qlb_backend_stats *s,
+				       __u8 tcp_flags, int refused)
 {
 	if (!(tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) || !claim_close(req))
 		return;
@@ -252,7 +254,7 @@ static __always_inline void note_close(struct qlb_flow *req,
 		__u64 t = bpf_ktime_get_ns();
 
 		s->flows_closed++;
-		if (t > req->created_ns) {
+		if (!refused && t > req->created_ns) {
 			s->dur_count++;
 			s->dur_sum_ns += t - req->created_ns;
 		}
@@ -373,7 +375,7 @@ static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p
 	if (p->payload_len && !req->req_ts_ns)
 		req->req_ts_ns = bpf_ktime_get_ns();
 	if (p->proto == IPPROTO_TCP)
-		note_close(req, bs, p->tcp_flags);
+		note_close(req, bs, p->tcp_flags, 0);
 	return forward(ctx, p, be);
 }
 
@@ -585,6 +587,7 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
 {
 	__u32 backend_id = resp->backend_id;
 	struct qlb_backend_stats *bs = backend_stats_of(backend_id);
+	int refused = 0;
 
 	if (bs) {
 		bs->packets_from++;
@@ -597,7 +600,8 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
 	if (p->proto == IPPROTO_TCP && !(resp->flags & QLB_FLOW_F_ANSWERED)) {
 		/* A RST before anything else refuses the connection. Every
 		 * writer sets the same bits, so a plain store is enough. */
-		if (p->tcp_flags & TCP_FLAG_RST)
+		refused = p->tcp_flags & TCP_FLAG_RST;
+		if (refused)
 			note_refused(backend_id, bs, now);
 		else
 			resp->flags |= QLB_FLOW_F_ANSWERED;
@@ -634,7 +638,7 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p,
 					record_response_time(bs, bpf_ktime_get_ns() - req_ts);
 			}
 			if (p->proto == IPPROTO_TCP)
-				note_close(req, bs, p->tcp_flags);
+				note_close(req, bs, p->tcp_flags, refused);
 		}
 	}
 

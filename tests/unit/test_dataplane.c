@@ -1115,6 +1115,9 @@ static void test_refused_backend_passed_over(void **state)
 	assert_int_equal(active(dp, a), 0);
 	dp_backend_stats(dp, a, &bs);
 	assert_int_equal(bs.refused, 1);
+	/* A completion, but its round trip is no service time. */
+	assert_int_equal(bs.flows_closed, 1);
+	assert_int_equal(bs.dur_count, 0);
 	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.backend_refused, &a, &at), 0);
 	assert_true(at > 0);
 	/* a is idle and first, yet b takes the new flows. */
@@ -1138,6 +1141,7 @@ static void test_refused_backend_passed_over(void **state)
 	dp_backend_stats(dp, a, &bs);
 	assert_int_equal(bs.refused, 2);
 	assert_int_equal(bs.resets_from, 4);
+	assert_int_equal(bs.dur_count, 2);
 	assert_int_equal(send_req(dp, 42006, TH_SYN), a);
 
 	/* A reused id forgets the refusal (ids are reused last: with none
