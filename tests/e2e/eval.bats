@@ -52,6 +52,8 @@ number() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$ || $1 == nan ]]; }
 	[ -f "$r" ]
 	grep -q '^# qlb evaluation report' "$r"
 	grep -q '^## Targets' "$r"
+	# het2 vs dlbqt and lc, homo2 vs lc; one seed gives no interval
+	[ "$(grep -c '^- `[a-z0-9]*`: qlb vs [a-z]*: .*one pair: no interval.*: \*\*\(not \)\{0,1\}met\*\*$' "$r")" -eq 3 ]
 	for env in homo2 het2; do grep -q "^## .*(\`$env\`)" "$r"; done
 	header="| Total requests | $(IFS='|'; echo "${BALANCERS[*]}" | sed 's/|/ | /g') |"
 	[ "$(grep -cF -- "$header" "$r")" -eq 16 ] # 8 metrics x 2 environments
