@@ -366,8 +366,8 @@ static void history_row(struct agent *a, double now, const struct qlb_vip_entry 
  * idle to lc and sed, which would then pour every new flow into it until the
  * next probes fail. Taken out at once; the probes bring it back after
  * `rise` successes. The data plane already passes over a refusing backend
- * in per-flow picks (refused_hold_ns), so there it draws about one flow a
- * second: refusing every new flow of the window is enough then.
+ * (refused_hold_ns), so it draws about one new flow a second: refusing
+ * every new flow of the window is enough then.
  */
 #define QLB_PASSIVE_MIN_RESETS 10
 

@@ -42,6 +42,8 @@ const volatile __u64 last_seen_resolution_ns = NSEC_PER_SEC / 4;
  * (backend_refused in qlb_abi.h): a dead backend costs about one failed
  * connection per hold, not a window's worth of them. */
 const volatile __u64 refused_hold_ns = NSEC_PER_SEC;
+/* Ring slots tried past a refusing backend's before giving up on others. */
+#define QLB_RING_REFUSED_PROBES 8
 
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
@@ -381,17 +383,24 @@ static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p
 
 #define QLB_ACTIVE_MAX 0xffffffffull
 
+/* Whether the backend refused a connection within refused_hold_ns. */
+static __always_inline int refusing(__u32 backend_id, __u64 now)
+{
+	__u64 *refused = bpf_map_lookup_elem(&backend_refused, &backend_id);
+
+	return refused && *refused && now - *refused < refused_hold_ns;
+}
+
 /* A backend's open flows as a pick sees them: never below 0 (races can
  * leave the counter off by a little) and at most QLB_ACTIVE_MAX, so that
- * (active + 1) * mu fits in 64 bits. A backend that refused a connection
- * within refused_hold_ns looks full: any other candidate wins over it. */
+ * (active + 1) * mu fits in 64 bits. A refusing backend looks full: any
+ * other candidate wins over it. */
 static __always_inline __u64 active_of(__u32 backend_id, __u64 now)
 {
 	__s64 *a = bpf_map_lookup_elem(&backend_active, &backend_id);
-	__u64 *refused = bpf_map_lookup_elem(&backend_refused, &backend_id);
 	__s64 v = a ? *a : 0;
 
-	if (refused && *refused && now - *refused < refused_hold_ns)
+	if (refusing(backend_id, now))
 		return QLB_ACTIVE_MAX;
 	if (v < 0)
 		return 0;
@@ -477,7 +486,19 @@ __noinline __u32 qlb_schedule(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 no
 	}
 	ring = bpf_map_lookup_elem(&maglev_rings, &ring_key);
 	rid = ring ? bpf_map_lookup_elem(ring, &slot) : NULL;
-	return rid ? *rid : QLB_NO_BACKEND;
+	if (!rid)
+		return QLB_NO_BACKEND;
+	id = *rid;
+	/* A refusing backend's new flows go to the owners of the next slots,
+	 * which Maglev spreads over the others in proportion to their
+	 * weights; if those refuse too, to the flow's own slot anyway. */
+	for (n = 0; n < QLB_RING_REFUSED_PROBES && refusing(*rid, now); n++) {
+		slot = slot + 1 < QLB_RING_SIZE ? slot + 1 : 0;
+		rid = bpf_map_lookup_elem(ring, &slot);
+		if (!rid)
+			return id;
+	}
+	return refusing(*rid, now) ? id : *rid;
 }
 
 /* A new flow: pick a backend and record both directions. */

@@ -225,10 +225,11 @@ struct qlb_backend_stats {
 /* backend_refused: __u64 per backend id, the data plane's (coarse) clock when
  * the backend last refused a connection, 0 if never. A refused flow closes at
  * once, so the backend looks idle to lc, sed and p2c, which would send it
- * every new flow until the agent's next window takes it out; instead the
- * per-flow picks pass it over for refused_hold_ns after each refusal (unless
- * every candidate is refusing). Written by the program, reset by userspace
- * when an id is reused. */
+ * every new flow until the agent's next window takes it out (and the ring
+ * its share); instead new flows pass it over for refused_hold_ns after each
+ * refusal: the per-flow picks unless every candidate is refusing, the ring
+ * by taking the owner of one of the next slots. Written by the program,
+ * reset by userspace when an id is reused. */
 
 /* backend_gc: per backend id, written only by userspace (atomically, through
  * mmap): flows the GC deleted while open. They are completions like

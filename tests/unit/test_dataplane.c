@@ -1154,6 +1154,38 @@ static void test_refused_backend_passed_over(void **state)
 	assert_int_equal(at, 0);
 }
 
+/* On the ring too: a refusing backend's new flows go to the next slots'
+ * owners for the hold, and only while someone else is not refusing. */
+static void test_ring_skips_refusing_backend(void **state)
+{
+	struct dp *dp = *state;
+	uint32_t vid, ids[2], victim, other, got[2] = { 0 }, i;
+	uint64_t at;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	ids[0] = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	ids[1] = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	victim = send_req(dp, 43000, TH_SYN);
+	other = victim == ids[0] ? ids[1] : ids[0];
+	send_reply(dp, 43000, victim, TH_RST | TH_ACK);
+	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.backend_refused, &victim, &at), 0);
+
+	for (i = 0; i < 200; i++)
+		assert_int_equal(send_req(dp, 43100 + i, TH_SYN), other);
+	/* Both refusing: each flow keeps its own slot. */
+	set_refused_at(dp, other, at);
+	for (i = 0; i < 200; i++)
+		got[send_req(dp, 43300 + i, TH_SYN) == victim]++;
+	assert_true(got[0] > 50 && got[1] > 50);
+	/* Past the hold, the ring's split again. */
+	set_refused_at(dp, victim, at - 2 * NSEC);
+	set_refused_at(dp, other, at - 2 * NSEC);
+	got[0] = got[1] = 0;
+	for (i = 0; i < 200; i++)
+		got[send_req(dp, 43500 + i, TH_SYN) == victim]++;
+	assert_true(got[0] > 50 && got[1] > 50);
+}
+
 /* P2C: the loaded backend gets clearly fewer new flows, drained and down
  * ones none. */
 static void test_p2c_avoids_loaded(void **state)
@@ -1559,6 +1591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pick_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lc_picks_least_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_backend_passed_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_skips_refusing_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_p2c_avoids_loaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sed_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_active_counts, setup, teardown),
