@@ -38,7 +38,7 @@ const volatile __u64 tcp_idle_timeout_ns = 900 * NSEC_PER_SEC;
 /* last_seen is written at most this often, to keep the cache line of an
  * established flow from bouncing between CPUs on every packet. */
 const volatile __u64 last_seen_resolution_ns = NSEC_PER_SEC / 4;
-/* How long per-flow picks pass over a backend after it refused a connection
+/* How long new flows pass over a backend after it refused a connection
  * (backend_refused in qlb_abi.h): a dead backend costs about one failed
  * connection per hold, not a window's worth of them. */
 const volatile __u64 refused_hold_ns = NSEC_PER_SEC;
