@@ -76,7 +76,7 @@ struct packet {
  * The flow clock: jiffies, read inline (the verifier inlines bpf_jiffies64),
  * where a clock helper call costs as much as a flow lookup. Scaled to ns
  * since boot it runs with CLOCK_MONOTONIC, a fixed offset apart (256 ms
- * behind on the test machine): plenty for idle timeouts and refusal holds.
+ * behind here, as test_dataplane prints): plenty for idle timeouts and refusal holds.
  * HZ is a load-time constant, so the verifier keeps one branch.
  */
 static __always_inline __u64 coarse_now_ns(void)
@@ -492,13 +492,15 @@ __noinline __u32 qlb_schedule(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 no
 	/* A refusing backend's new flows go to the owners of the next slots,
 	 * which Maglev spreads over the others in proportion to their
 	 * weights; if those refuse too, to the flow's own slot anyway. */
-	for (n = 0; n < QLB_RING_REFUSED_PROBES && refusing(*rid, now); n++) {
+	for (n = 0; n <= QLB_RING_REFUSED_PROBES; n++) {
+		if (!refusing(*rid, now))
+			return *rid;
 		slot = slot + 1 < QLB_RING_SIZE ? slot + 1 : 0;
 		rid = bpf_map_lookup_elem(ring, &slot);
 		if (!rid)
-			return id;
+			break;
 	}
-	return refusing(*rid, now) ? id : *rid;
+	return id;
 }
 
 /* A new flow: pick a backend and record both directions. */

@@ -99,9 +99,10 @@ for i in "${!FILE_KB[@]}"; do FILES+=("$(printf 'f%02d.bin' $((i + 1)))"); done
 # Paper Table 4 on a 2-core host. The servers, not the host, must be what
 # saturates: nginx is charged about 1 ms of CPU per request of this mix
 # (sendfile, TCP, the veth softirq work it runs), while the whole host,
-# clients and bridge included, tops out near 195 requests/s. So the pools
-# get 0.2 CPU in all (qlb's mu-hat reads 130-165 requests/s for the pair),
-# 1 GB of RAM = 32 MiB:
+# clients and bridge included, tops out near 195 requests/s (one-off
+# figures, README "Environments"). So the pools get 0.2 CPU in all (see
+# the agent's mu-hat in docs/eval/standard/history-*-qlb.png), 1 GB of RAM
+# = 32 MiB:
 #   homogeneous    2 x (12 cores, 32 GB) -> 2 x (0.10 CPU, 1024 MiB)
 #   heterogeneous  (3 cores, 8 GB) + (1 core, 3 GB) -> (0.15, 256) + (0.05, 96)
 # With 8 servers each gets a quarter: 0.025 CPU, or 0.0375 / 0.0125

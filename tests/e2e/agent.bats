@@ -169,7 +169,8 @@ wait_load() {
 	# connections it refused are a handful, not a window of them.
 	refused=$(qlb stats --json | jq -r --arg b "$SLOW" '.vips[0].backends[] | select(.backend == $b) | .refused')
 	echo "refused by the stopped backend: $refused"
-	[ "$refused" -ge 1 ] && [ "$refused" -le 10 ]
+	[ "$refused" -ge 1 ]
+	[ "$refused" -le 10 ]
 	# From now on nothing may fail.
 	out=$(tb_in c2 curl --silent --show-error --fail --max-time 5 -H 'Connection: close' \
 		--parallel --parallel-max 8 $(for _ in $(seq 300); do echo "http://$TB_VIP4/"; done))

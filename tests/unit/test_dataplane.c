@@ -1120,6 +1120,8 @@ static void test_refused_backend_passed_over(void **state)
 	assert_int_equal(bs.dur_count, 0);
 	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.backend_refused, &a, &at), 0);
 	assert_true(at > 0);
+	print_message("program clock - CLOCK_MONOTONIC: %+.1f ms\n",
+		      ((double)at - (double)qlb_mono_ns()) / 1e6);
 	/* a is idle and first, yet b takes the new flows. */
 	assert_int_equal(send_req(dp, 42001, TH_SYN), b);
 	assert_int_equal(send_req(dp, 42002, TH_SYN), b);
@@ -1557,6 +1559,8 @@ static void test_gc_reclaims_evicted(void **state)
 	/* Nothing idle: the GC deletes nothing and only reconciles. */
 	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 0);
 	assert_int_equal(res.expired, 0);
+	print_message("%u flows, %lld kept by the table, %llu reclaimed\n", flows,
+		      (long long)held.n, (unsigned long long)res.reclaimed);
 	assert_int_equal(res.reclaimed, flows - held.n);
 	assert_int_equal(active(dp, held.id), held.n);
 	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 0);
