@@ -100,6 +100,52 @@ number() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$ || $1 == nan ]]; }
 	done
 }
 
+@test "report arithmetic: Eq. (1), Cohen's d and the seeds' interval on known figures" {
+	run python3 - "$REPO/eval" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import report as r
+
+def rows(pairs, env="het2"):
+    out = []
+    for seed, (base, new) in enumerate(pairs, 1):
+        out.append(dict(env=env, level=1000, seed=seed, balancer="lc", rt_mean_ms=base))
+        out.append(dict(env=env, level=1000, seed=seed, balancer="qlb", rt_mean_ms=new))
+    return out
+
+# Eq. (1) 20, 30, 10 %: mean 20, sd 10, t(2 df) 4.303 -> 20 -/+ 24.84.
+three = rows([(10, 8), (10, 7), (10, 9)])
+lo, hi = r.paired_interval(three, "het2", "lc", "rt_mean_ms")
+print(f"{lo:.2f} {hi:.2f}")
+print(r.resolved((lo, hi), 20))
+print(r.resolved((lo, hi), -10))
+print(r.resolved((lo, hi), 50))
+# A seed without its qlb run, another environment: not pairs.
+extra = three + [dict(env="het2", level=1000, seed=9, balancer="lc", rt_mean_ms=1.0)] + rows(
+    [(10, 1), (10, 1)], env="het8")
+print("%.2f %.2f" % r.paired_interval(extra, "het2", "lc", "rt_mean_ms"))
+print(r.paired_interval(three[:2], "het2", "lc", "rt_mean_ms"))
+print(r.resolved(None, 20))
+# 12 pairs, Eq. (1) 10 and 30 alternating: beyond the table, the normal's
+# 1.96: 20 -/+ 1.96 * 10.445 / sqrt(12) = 20 -/+ 5.91.
+print("%.2f %.2f" % r.paired_interval(rows([(10, 9), (10, 7)] * 6), "het2", "lc", "rt_mean_ms"))
+print(r.improvement(10, 8, True), r.improvement(10, 12, False), r.improvement(0, 1, True))
+print(r.cohens_d([(10, 8), (10, 7), (10, 9)], True), r.cohens_d([(10, 8)], True))
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "-4.84 44.84" ]
+	[[ ${lines[1]} == *"[-4.8%, +44.8%] spans the bound" ]]
+	[[ ${lines[2]} == *"clears the bound" ]]
+	[[ ${lines[3]} == *"misses the bound" ]]
+	[ "${lines[4]}" = "-4.84 44.84" ]
+	[ "${lines[5]}" = "None" ]
+	[ "${lines[6]}" = "one pair: no interval" ]
+	[ "${lines[7]}" = "14.09 25.91" ]
+	[ "${lines[8]}" = "20.0 20.0 nan" ]
+	[ "${lines[9]}" = "2.0 nan" ]
+}
+
 @test "bad arguments: one line, exit 2, no output" {
 	for args in "--profile nope" "--envs het3" "--balancers lc,bogus" "--levels 0" \
 		"--seeds x" "--rate -1" "--out" "--frobnicate"; do
