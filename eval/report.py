@@ -25,6 +25,9 @@ USER_HZ = 100  # /proc/stat and /proc/PID/stat tick rate on Linux
 METRICS = [
     ("tcp_loss_pct", "Packet loss (% of TCP segments retransmitted)", True, "{:.3f}"),
     ("failed_pct", "Failed or timed-out requests (%)", True, "{:.2f}"),
+    ("if_drops", "Interface drops (packets, rx + tx over every testbed interface)", True, "{:.0f}"),
+    ("xdp_drops", "Balancer drops (packets qlb's XDP program dropped; n/a for HAProxy and nftables)",
+     True, "{:.0f}"),
     ("rt_mean_ms", "Response time, mean (ms)", True, "{:.1f}"),
     ("rt_p50_ms", "Response time, p50 (ms)", True, "{:.1f}"),
     ("rt_p99_ms", "Response time, p99 (ms)", True, "{:.1f}"),
@@ -32,6 +35,9 @@ METRICS = [
     ("rps", "Throughput (requests/s)", False, "{:.1f}"),
     ("bal_cpu_ms_per_kreq", "Balancer CPU (ms per 1,000 requests)", True, "{:.2f}"),
 ]
+# The ones compared pairwise (Cohen's d) and drawn.
+PAIRED = ["tcp_loss_pct", "failed_pct", "rt_mean_ms", "rt_p50_ms", "rt_p99_ms",
+          "throughput_mbps", "rps"]
 
 
 def die(msg):
@@ -114,7 +120,7 @@ def run_metrics(level_dir, before, after):
         "tcp_loss_pct": 100 * retrans / out_segs if out_segs else math.nan,
         "retrans_segs": retrans,
         "if_drops": delta(before, after, "if_drop_"),
-        "xdp_drops": delta(before, after, "xdp_drop_pkts"),
+        "xdp_drops": delta(before, after, "xdp_drop_pkts") if "xdp_drop_pkts" in after else math.nan,
         "failed_pct": 100 * (req - ok) / req if req else math.nan,
         "host_cpu_ms_per_req": busy * 1000 / USER_HZ / ok if ok else math.nan,
         "bal_cpu_ms_per_kreq": bal * 1000 / ok if ok else math.nan,
@@ -246,7 +252,7 @@ def env_tables(rows, env, levels, present):
         others = [b for b in present if b != new]
         md.append(f"| {new} vs | " + " | ".join(others) + " |")
         md.append("|---" * (len(others) + 1) + "|")
-        for col, title, lower, _ in METRICS[:7]:
+        for col, title, lower, _ in (m for m in METRICS if m[0] in PAIRED):
             ds = []
             for b in others:
                 pairs = []
@@ -360,8 +366,8 @@ def figures(root, rows, present):
                               and r["level"] == lv]) for c, *_ in METRICS for lv in levels]
                 f.write(f"\"{b}\" " + " ".join("NaN" if math.isnan(v) else f"{v:.6g}"
                                                for v in vals) + "\n")
-        for i, (col, title, _, _) in enumerate(METRICS[:7]):
-            if col in ("failed_pct", "rt_p50_ms"):
+        for i, (col, title, _, _) in enumerate(METRICS):
+            if col not in PAIRED or col in ("failed_pct", "rt_p50_ms"):
                 continue
             png = os.path.join(fig, f"{col}-{env}.png")
             plots = ", ".join(
