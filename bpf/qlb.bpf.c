@@ -42,6 +42,11 @@ const volatile __u64 last_seen_resolution_ns = NSEC_PER_SEC / 4;
  * (backend_refused in qlb_abi.h): a dead backend costs about one failed
  * connection per hold, not a window's worth of them. */
 const volatile __u64 refused_hold_ns = NSEC_PER_SEC;
+/* A client's SYN again on a flow whose backend has not answered for this
+ * long is a silent backend's (dead without a RST, or dropping SYNs): the
+ * flow goes elsewhere and the backend counts as refusing. Linux clients
+ * retry a SYN after 1 s. */
+const volatile __u64 syn_unanswered_ns = NSEC_PER_SEC / 2;
 /* Ring slots tried past a refusing backend's before giving up on others. */
 #define QLB_RING_REFUSED_PROBES 8
 
@@ -359,6 +364,70 @@ static __always_inline struct qlb_backend_stats *backend_stats_of(__u32 backend_
 	return bpf_map_lookup_elem(&backend_stats, &key);
 }
 
+/* The key of the responses to request p once it goes to backend be: they
+ * come from the backend's address and port. out is a qlb_flow4_key or
+ * qlb_flow6_key by p's family. */
+static __always_inline void response_key(const struct packet *p, const struct qlb_backend *be,
+					 void *out)
+{
+	__be16 port = be->port ? be->port : *p->dport;
+
+	if (p->family == QLB_FAMILY_V4) {
+		struct qlb_flow4_key *k = out;
+
+		k->saddr = be->addr.v4;
+		k->daddr = p->key.k4.saddr;
+		k->sport = port;
+		k->dport = p->key.k4.sport;
+		k->proto = p->proto;
+	} else {
+		struct qlb_flow6_key *k = out;
+
+		__builtin_memcpy(k->saddr, be->addr.v6, 16);
+		__builtin_memcpy(k->daddr, p->key.k6.saddr, 16);
+		k->sport = port;
+		k->dport = p->key.k6.sport;
+		k->proto = p->proto;
+	}
+}
+
+/*
+ * Whether p is a client's SYN again on a TCP flow that its backend has not
+ * answered for syn_unanswered_ns (no SYN-ACK went back through here). If so
+ * the backend is marked refusing, like one that sent a RST, and the flow's
+ * response entry goes, so that a late answer from it reaches our kernel
+ * (which resets it) and not the client; the caller schedules the flow anew.
+ * Only such SYNs pay the response entry's lookup.
+ */
+static __always_inline int give_up_unanswered(const struct packet *p, const struct qlb_flow *req,
+					      const struct qlb_backend *be, __u64 now)
+{
+	union {
+		struct qlb_flow4_key k4;
+		struct qlb_flow6_key k6;
+	} rkey = {};
+	struct qlb_flow *resp;
+
+	if (p->proto != IPPROTO_TCP ||
+	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN ||
+	    (req->flags & QLB_FLOW_F_CLOSED) || now - req->last_seen_ns < syn_unanswered_ns)
+		return 0;
+	response_key(p, be, &rkey);
+	if (p->family == QLB_FAMILY_V4)
+		resp = bpf_map_lookup_elem(&flows_v4, &rkey.k4);
+	else
+		resp = bpf_map_lookup_elem(&flows_v6, &rkey.k6);
+	if (!resp || (resp->flags & (QLB_FLOW_F_RESPONSE | QLB_FLOW_F_ANSWERED)) !=
+			     QLB_FLOW_F_RESPONSE)
+		return 0;
+	if (p->family == QLB_FAMILY_V4)
+		bpf_map_delete_elem(&flows_v4, &rkey.k4);
+	else
+		bpf_map_delete_elem(&flows_v6, &rkey.k6);
+	note_refused(req->backend_id, backend_stats_of(req->backend_id), now);
+	return 1;
+}
+
 /* A request of a known flow: one flow lookup (done), one array lookup. */
 static __always_inline int to_backend_known(struct xdp_md *ctx, struct packet *p,
 					    struct qlb_flow *req,
@@ -564,23 +633,13 @@ static __always_inline int to_backend_new(struct xdp_md *ctx, struct packet *p,
 	__builtin_memcpy(resp.client_mac, p->eth->h_source, 6);
 	__builtin_memcpy(resp.lb_mac, p->eth->h_dest, 6);
 
-	/* The response comes from the backend's address and port. */
+	response_key(p, be, &rkey);
 	if (p->family == QLB_FAMILY_V4) {
-		rkey.k4.saddr = be->addr.v4;
-		rkey.k4.daddr = p->key.k4.saddr;
-		rkey.k4.sport = be->port ? be->port : *p->dport;
-		rkey.k4.dport = p->key.k4.sport;
-		rkey.k4.proto = p->proto;
 		err = bpf_map_update_elem(&flows_v4, &p->key.k4, &req, BPF_ANY) ||
 		      bpf_map_update_elem(&flows_v4, &rkey.k4, &resp, BPF_ANY);
 		if (err)
 			bpf_map_delete_elem(&flows_v4, &p->key.k4);
 	} else {
-		__builtin_memcpy(rkey.k6.saddr, be->addr.v6, 16);
-		__builtin_memcpy(rkey.k6.daddr, p->key.k6.saddr, 16);
-		rkey.k6.sport = be->port ? be->port : *p->dport;
-		rkey.k6.dport = p->key.k6.sport;
-		rkey.k6.proto = p->proto;
 		err = bpf_map_update_elem(&flows_v6, &p->key.k6, &req, BPF_ANY) ||
 		      bpf_map_update_elem(&flows_v6, &rkey.k6, &resp, BPF_ANY);
 		if (err)
@@ -823,9 +882,10 @@ int qlb_xdp(struct xdp_md *ctx)
 		if (flow->flags & QLB_FLOW_F_RESPONSE)
 			return to_client(ctx, &p, flow, now);
 		be = bpf_map_lookup_elem(&backends, &flow->backend_id);
-		if (be && (be->flags & QLB_BE_F_IN_USE) && !flow_expired(flow, &p, now))
+		if (be && (be->flags & QLB_BE_F_IN_USE) && !flow_expired(flow, &p, now) &&
+		    !give_up_unanswered(&p, flow, be, now))
 			return to_backend_known(ctx, &p, flow, be, now);
-		/* Backend deleted, or the flow ended: schedule it anew. */
+		/* Backend deleted, silent, or the flow ended: schedule it anew. */
 	}
 
 	vip_addr_of(&p, &vk.addr);

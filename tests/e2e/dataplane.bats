@@ -237,6 +237,39 @@ curl_many() {
 	tb_in lb ip link del qx0
 }
 
+# b3 drops SYNs to port 80: a server that is gone without a RST.
+silence_b3() { tb_in b3 nft -f - <<<'table inet qlbsilent { chain in { type filter hook input priority 0; tcp dport 80 tcp flags & (syn | ack) == syn drop; }; }'; }
+unsilence_b3() { tb_in b3 nft delete table inet qlbsilent 2>/dev/null || :; }
+
+teardown() { unsilence_b3; }
+
+@test "a backend that leaves SYNs unanswered: the clients' retries go elsewhere" {
+	local body out slow=0 t i b3=$(tb_backend_ip4 3)
+	local refused_before
+	refused_before=$(backend_counter refused "$b3")
+	silence_b3
+	body=$(mktemp)
+	# One connection at a time: b3 owns half the ring, so the first few
+	# land on it, and each of those is rescued by its client's retry after
+	# 1 s; b3 then counts as refusing for 1 s and new flows pass it over.
+	for ((i = 0; i < 30; i++)); do
+		t=$(tb_in c1 curl --silent --show-error --fail --max-time 5 -H 'Connection: close' \
+			-o "$body" -w '%{time_total}' "http://$TB_VIP4/")
+		out=$(cat "$body")
+		echo "$i: $out in $t s"
+		[[ $out =~ ^backend\ b[12]$ ]]
+		awk -v t="$t" 'BEGIN { exit !(t < 1) }' || slow=$((slow + 1))
+	done
+	rm -f "$body"
+	echo "$slow of 30 waited for a SYN retry; b3 refused $(($(backend_counter refused "$b3") - refused_before))"
+	[ "$slow" -ge 1 ]
+	[ "$(backend_counter refused "$b3")" -gt "$refused_before" ]
+	unsilence_b3
+	# Back: b3 answers again once its hold is over.
+	sleep 1.2
+	[ "$(curl_many c1 60 "http://$TB_VIP4/" | grep -cx 'backend b3')" -gt 0 ]
+}
+
 @test "help documents every command" {
 	run qlb --help
 	[ "$status" -eq 0 ]

@@ -929,8 +929,9 @@ static uint32_t send_req(struct dp *dp, uint16_t sport, uint8_t flags)
 	return id_of(dp, backend_of(dp, sport, flags));
 }
 
-/* One packet of backend bid's reply to the client's flow from sport. */
-static void send_reply(struct dp *dp, uint16_t sport, uint32_t bid, uint8_t flags)
+/* One packet of backend bid's reply to the client's flow from sport; the
+ * program's verdict. */
+static int reply_verdict(struct dp *dp, uint16_t sport, uint32_t bid, uint8_t flags)
 {
 	struct pkt_spec s = spec(QLB_FAMILY_V4, IPPROTO_TCP, sport, 0), r;
 	char baddr[INET_ADDRSTRLEN];
@@ -940,7 +941,13 @@ static void send_reply(struct dp *dp, uint16_t sport, uint32_t bid, uint8_t flag
 	inet_ntop(AF_INET, &dp->st->backends[bid].addr.v4, baddr, sizeof(baddr));
 	r = reply_of(&s, baddr, ntohs(dp->st->backends[bid].port), flags);
 	pkt_build(&r, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	return dp_run(dp, pkt, lay.len, NULL);
+}
+
+/* The same, forwarded to the client. */
+static void send_reply(struct dp *dp, uint16_t sport, uint32_t bid, uint8_t flags)
+{
+	assert_int_equal(reply_verdict(dp, sport, bid, flags), XDP_TX);
 }
 
 /* A capacity estimate as the agent writes it, age_ns old. */
@@ -1339,6 +1346,82 @@ static int age_v6_flows(struct dp *dp, uint64_t age_ns)
 	return n;
 }
 
+/* A backend that leaves a SYN unanswered (dead without a RST, or dropping
+ * SYNs): the client's retry goes to another backend, and the silent one is
+ * passed over as if it had refused. A retry within the limit, an answered
+ * flow's retry and mid-stream packets stay. */
+static void test_unanswered_syn_rescheduled(void **state)
+{
+	struct dp *dp = *state;
+	struct qlb_backend_stats bs;
+	uint32_t vid, a, b;
+
+	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
+	a = dp_backend(dp, vid, "10.1.0.1", 80, 1);
+	b = dp_backend(dp, vid, "10.1.0.2", 80, 1);
+	set_policy(dp, vid, QLB_POLICY_LC);
+
+	assert_int_equal(send_req(dp, 48000, TH_SYN), a);
+	/* A duplicate at once is no retry. */
+	assert_int_equal(send_req(dp, 48000, TH_SYN), a);
+	/* The client's retry after 2 s (the program's clock runs up to
+	 * 256 ms behind CLOCK_MONOTONIC here: see
+	 * test_refused_backend_passed_over). */
+	age_flow(dp, 48000, 1, 2 * NSEC);
+	assert_int_equal(send_req(dp, 48000, TH_SYN), b);
+	assert_int_equal(active(dp, a), 0);
+	assert_int_equal(active(dp, b), 1);
+	dp_backend_stats(dp, a, &bs);
+	assert_int_equal(bs.refused, 1);
+	assert_int_equal(bs.flows_expired, 1);
+	assert_int_equal(bs.dur_count, 0);
+	/* a's late SYN-ACK goes to our kernel, not to the client. */
+	assert_int_equal(reply_verdict(dp, 48000, a, TH_SYN | TH_ACK), XDP_PASS);
+	/* The flow is b's now, both ways. */
+	send_reply(dp, 48000, b, TH_SYN | TH_ACK);
+	assert_int_equal(send_req(dp, 48000, TH_ACK), b);
+	/* a is idle, yet refusing for the hold: new flows go to b. */
+	assert_int_equal(send_req(dp, 48001, TH_SYN), b);
+
+	/* An answered flow's SYN again (the SYN-ACK lost on its way to the
+	 * client) stays, and so does a mid-stream packet of an unanswered
+	 * flow. */
+	send_reply(dp, 48001, b, TH_SYN | TH_ACK);
+	age_flow(dp, 48001, 1, 2 * NSEC);
+	assert_int_equal(send_req(dp, 48001, TH_SYN), b);
+	assert_int_equal(send_req(dp, 48002, TH_SYN), b);
+	age_flow(dp, 48002, 1, 2 * NSEC);
+	assert_int_equal(send_req(dp, 48002, TH_ACK), b);
+	dp_backend_stats(dp, b, &bs);
+	assert_int_equal(bs.refused, 0);
+	assert_int_equal(active(dp, b), 3);
+
+	/* IPv6 the same: the retry leaves the silent backend. */
+	{
+		struct pkt_spec s6 = spec(QLB_FAMILY_V6, IPPROTO_TCP, 48100, TH_SYN);
+		uint32_t vid6 = dp_vip(dp, VIP6, 80, IPPROTO_TCP), c, d;
+		struct pkt_layout lay;
+		uint8_t pkt[PKT_MAX];
+		uint8_t first[16];
+
+		c = dp_backend(dp, vid6, "fd01::1", 80, 1);
+		d = dp_backend(dp, vid6, "fd01::2", 80, 1);
+		set_policy(dp, vid6, QLB_POLICY_LC);
+		pkt_build(&s6, pkt, &lay);
+		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		memcpy(first, pkt + lay.l3 + 24, 16);
+		assert_int_equal(active(dp, c), 1);
+		assert_int_equal(age_v6_flows(dp, 2 * NSEC), 2);
+		pkt_build(&s6, pkt, &lay);
+		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		assert_memory_not_equal(pkt + lay.l3 + 24, first, 16);
+		assert_int_equal(active(dp, c), 0);
+		assert_int_equal(active(dp, d), 1);
+		dp_backend_stats(dp, c, &bs);
+		assert_int_equal(bs.refused, 1);
+	}
+}
+
 static int flow_entries(struct dp *dp, uint16_t sport)
 {
 	struct qlb_flow4_key key, next, *prev = NULL;
@@ -1595,6 +1678,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pick_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lc_picks_least_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_backend_passed_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unanswered_syn_rescheduled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_skips_refusing_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_p2c_avoids_loaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sed_rule, setup, teardown),
