@@ -20,6 +20,7 @@ BALANCERS = ["lc", "lcpu", "lram", "dlbqt", "rr", "wrr", "p2c", "qlb", "qlb+fc",
              "haproxy", "nft"]
 ENV_TITLE = {"homo": "Homogeneous", "het": "Heterogeneous"}
 USER_HZ = 100  # /proc/stat and /proc/PID/stat tick rate on Linux
+LIGHT_BYTES = 4096  # the light objects are 1-2 KB, the heavy ones 196 KB and up
 
 # (column, title, lower is better, format)
 METRICS = [
@@ -31,6 +32,10 @@ METRICS = [
     ("rt_mean_ms", "Response time, mean (ms)", True, "{:.1f}"),
     ("rt_p50_ms", "Response time, p50 (ms)", True, "{:.1f}"),
     ("rt_p99_ms", "Response time, p99 (ms)", True, "{:.1f}"),
+    ("rt_light_ms", "Response time of the light objects (1-2 KB), mean (ms)", True, "{:.1f}"),
+    ("rt_heavy_ms", "Response time of the heavy objects (196-6,836 KB), mean (ms)", True, "{:.1f}"),
+    ("throttled_ms_per_req", "Servers held back by their CPU quota (ms per request, summed over servers)",
+     True, "{:.2f}"),
     ("throughput_mbps", "Throughput (Mbit/s)", False, "{:.1f}"),
     ("rps", "Throughput (requests/s)", False, "{:.1f}"),
     ("bal_cpu_ms_per_kreq", "Balancer CPU (ms per 1,000 requests)", True, "{:.2f}"),
@@ -89,12 +94,14 @@ def run_metrics(level_dir, before, after):
             summaries.append(json.load(f))
     if not summaries:
         raise ValueError(f"{level_dir}: no load generator summaries")
-    times = []
+    times, light, heavy = [], [], []
     for p in sorted(glob.glob(os.path.join(level_dir, "c*.csv"))):
         with open(p, newline="") as f:
             for row in csv.DictReader(f):
                 if int(row["curl_code"]) == 0 and 200 <= int(row["http_status"]) < 300:
-                    times.append(int(row["total_us"]) / 1000)
+                    t = int(row["total_us"]) / 1000
+                    times.append(t)
+                    (light if int(row["bytes"]) <= LIGHT_BYTES else heavy).append(t)
     times.sort()
     req = sum(s["requests"] for s in summaries)
     ok = sum(s["ok"] for s in summaries)
@@ -115,6 +122,12 @@ def run_metrics(level_dir, before, after):
         "rt_mean_ms": statistics.fmean(times) if times else math.nan,
         "rt_p50_ms": percentile(times, 50),
         "rt_p99_ms": percentile(times, 99),
+        "rt_light_ms": statistics.fmean(light) if light else math.nan,
+        "rt_heavy_ms": statistics.fmean(heavy) if heavy else math.nan,
+        # runs from before the counter was recorded have none
+        "throttled_ms_per_req": (delta(before, after, "cg_throttled_ns_") / 1e6 / ok
+                                 if ok and any(k.startswith("cg_throttled_ns_") for k in after)
+                                 else math.nan),
         "throughput_mbps": sum(s["bytes"] for s in summaries) * 8 / dur / 1e6,
         "rps": ok / dur,
         "tcp_loss_pct": 100 * retrans / out_segs if out_segs else math.nan,

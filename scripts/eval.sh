@@ -282,6 +282,12 @@ snapshot() {
 				else for (i = 1; i <= NF; i++) if (k[i] == "OutSegs" || k[i] == "RetransSegs") print "tcp_" k[i] "_" ns "=" $i }' /proc/net/snmp
 		done
 		for ((i = 1; i <= TB_BACKENDS; i++)); do echo "served_b$i=$(tb_nginx_count "$i")"; done
+		# How long the CPU quota held each server back (ns), where it has one.
+		for ((i = 1; i <= TB_BACKENDS; i++)); do
+			[[ ! -r $TB_CGROUP_CPU/b$i/cpu.stat ]] ||
+				awk -v i="$i" '$1 == "throttled_time" { print "cg_throttled_ns_b" i "=" $2 }' \
+					"$TB_CGROUP_CPU/b$i/cpu.stat"
+		done
 		for pid in $agent_pid $haproxy_pid; do
 			# utime + stime of the process and its threads, in clock ticks;
 			# a balancer process that died is recorded, not fatal.

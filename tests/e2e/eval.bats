@@ -56,10 +56,10 @@ number() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$ || $1 == nan ]]; }
 	[ "$(grep -c '^- `[a-z0-9]*`: qlb vs [a-z]*: .*one pair: no interval.*: \*\*\(not \)\{0,1\}met\*\*$' "$r")" -eq 3 ]
 	for env in homo2 het2; do grep -q "^## .*(\`$env\`)" "$r"; done
 	header="| Total requests | $(IFS='|'; echo "${BALANCERS[*]}" | sed 's/|/ | /g') |"
-	[ "$(grep -cF -- "$header" "$r")" -eq 20 ] # 10 metrics x 2 environments
-	[ "$(grep -c '^| Improving (qlb, Eq. 1) |' "$r")" -eq 20 ]
-	[ "$(grep -c '^| Improving (dlbqt, Eq. 1) |' "$r")" -eq 20 ]
-	[ "$(grep -c '^| 200 |' "$r")" -eq 20 ]
+	[ "$(grep -cF -- "$header" "$r")" -eq 26 ] # 13 metrics x 2 environments
+	[ "$(grep -c '^| Improving (qlb, Eq. 1) |' "$r")" -eq 26 ]
+	[ "$(grep -c '^| Improving (dlbqt, Eq. 1) |' "$r")" -eq 26 ]
+	[ "$(grep -c '^| 200 |' "$r")" -eq 26 ]
 	grep -q "^### Effect size (Cohen's d" "$r"
 	# packet loss from the interfaces' and the balancer's drop counters too:
 	# counts for the XDP balancers, n/a where no XDP program runs
@@ -68,6 +68,9 @@ number() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$ || $1 == nan ]]; }
 			grep -E '^\| 200 \|( [0-9]+ \|){11}$'
 		sed -n "/(\`$env\`)/,/^## /p" "$r" | grep -A4 '^### Balancer drops' |
 			grep -E '^\| 200 \|( [0-9]+ \|){9} n/a \| n/a \|$'
+		# the servers' CPU quota throttling, read from their cgroups
+		sed -n "/(\`$env\`)/,/^## /p" "$r" | grep -A4 '^### Servers held back by their CPU quota' |
+			grep -E '^\| 200 \|( [0-9]+\.[0-9]{2} \|){11}$'
 	done
 	# every table row has as many cells as its header
 	awk -F'|' '/^\| Total requests/ { n = NF } /^\| [0-9]/ && n && NF != n { print; bad = 1 } END { exit bad }' "$r"
