@@ -408,9 +408,10 @@ static __always_inline int give_up_unanswered(const struct packet *p, const stru
 	} rkey = {};
 	struct qlb_flow *resp;
 
+	/* A closed flow's SYN never gets here: flow_expired moved it. */
 	if (p->proto != IPPROTO_TCP ||
 	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN ||
-	    (req->flags & QLB_FLOW_F_CLOSED) || now - req->last_seen_ns < syn_unanswered_ns)
+	    now - req->last_seen_ns < syn_unanswered_ns)
 		return 0;
 	response_key(p, be, &rkey);
 	if (p->family == QLB_FAMILY_V4)
