@@ -934,6 +934,11 @@ static int random_eligible(struct qlb_policy *p, const uint32_t *weights, uint32
 	return nth_eligible(weights, n, m);
 }
 
+double qlb_policy_pick_mu(const struct qlb_policy *p, uint32_t i)
+{
+	return p && p->kind == QLB_POLICY_QLB && i < p->n ? p->q[i].mu : NAN;
+}
+
 int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *weights,
 		    uint32_t n)
 {

@@ -103,6 +103,10 @@ int qlb_policy_update(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t 
 int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *weights,
 		    uint32_t n);
 
+/* qlb's capacity estimate of backend i, the mu its pick divides by: NAN if
+ * unknown, or for any other policy. Changes only in qlb_policy_update. */
+double qlb_policy_pick_mu(const struct qlb_policy *p, uint32_t i);
+
 /* M/M/c helpers (c = 1 gives M/M/1). rho = lambda / (c mu). */
 double qlb_erlang_c(uint32_t c, double lambda, double mu_per_server);
 double qlb_mmc_time_in_system(uint32_t c, double lambda, double mu_per_server);

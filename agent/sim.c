@@ -75,6 +75,16 @@ struct sim {
 	struct qlb_policy *policy;
 	int per_flow;
 	int qlb_sed;		/* qlb: sed per arrival when it can (qlb_policy_pick) */
+	/* lc's and qlb's per-arrival pick as a tournament tree over the
+	 * backends: qlb_policy_pick's answer in O(log n) per arrival or
+	 * departure instead of a scan of all n per arrival (1,000 backends x
+	 * 10 M requests took 15 s). tour[1] is the winner, tour[size + i]
+	 * backend i's leaf; PICK_NONE for an ineligible one. */
+	int indexed;		/* lc or qlb */
+	int tour_ok;		/* qlb: every eligible backend has a mu */
+	uint32_t tour_size;
+	uint32_t *tour;
+	double *pick_mu;	/* 1 for lc: least active */
 	/* window and routing */
 	struct qlb_obs *obs;
 	struct qlb_est *est;
@@ -370,21 +380,62 @@ static void alias_build(struct sim *s)
 		s->alias_prob[s->alias_small[--ns]] = 1.0;
 }
 
+#define PICK_NONE UINT32_MAX
+
+/* The better of two tournament entries by qlb_policy_pick's rule: least
+ * (active + 1) / mu, compared without division; ties to a, the lower
+ * indices. */
+static uint32_t pick_better(const struct sim *s, uint32_t a, uint32_t b)
+{
+	if (a == PICK_NONE)
+		return b;
+	if (b == PICK_NONE)
+		return a;
+	return (s->active[b] + 1) * s->pick_mu[a] < (s->active[a] + 1) * s->pick_mu[b] ? b : a;
+}
+
+static void pick_index_update(struct sim *s, uint32_t i)
+{
+	for (uint32_t k = (s->tour_size + i) / 2; k; k /= 2)
+		s->tour[k] = pick_better(s, s->tour[2 * k], s->tour[2 * k + 1]);
+}
+
+/* After the weights (eligibility) or the estimates changed: at the start
+ * and once per window. */
+static void pick_index_build(struct sim *s)
+{
+	uint32_t i;
+
+	s->tour_ok = 1;
+	for (i = 0; i < s->tour_size; i++) {
+		double mu = 1;
+
+		if (i < s->n && s->qlb_sed) {
+			mu = qlb_policy_pick_mu(s->policy, i);
+			if (s->weights[i] && !(mu > 0 && isfinite(mu)))
+				s->tour_ok = 0;
+		}
+		if (i < s->n)
+			s->pick_mu[i] = mu;
+		s->tour[s->tour_size + i] = i < s->n && s->weights[i] ? i : PICK_NONE;
+	}
+	for (i = s->tour_size - 1; i; i--)
+		s->tour[i] = pick_better(s, s->tour[2 * i], s->tour[2 * i + 1]);
+}
+
 static int route(struct sim *s)
 {
 	double u;
 	uint32_t i;
 
+	if (s->indexed && s->per_flow)	/* lc */
+		return s->tour[1] == PICK_NONE ? -1 : (int)s->tour[1];
 	if (s->per_flow)
 		return qlb_policy_pick(s->policy, s->active, s->weights, s->n);
 	/* qlb: sed per flow once every eligible backend has a capacity
 	 * estimate, as the data plane does; the weights until then. */
-	if (s->qlb_sed) {
-		int k = qlb_policy_pick(s->policy, s->active, s->weights, s->n);
-
-		if (k >= 0)
-			return k;
-	}
+	if (s->qlb_sed && s->tour_ok && s->tour[1] != PICK_NONE)
+		return (int)s->tour[1];
 	if (!s->routable)
 		return -1;
 	u = qlb_rng_uniform(&s->route_rng) * s->n;
@@ -478,6 +529,8 @@ static int arrive(struct sim *s, double t, double size)
 		s->r->drops += counted;
 	}
 	s->active[i] = b->busy + b->qlen;
+	if (s->indexed)
+		pick_index_update(s, (uint32_t)i);
 	return 0;
 }
 
@@ -507,6 +560,8 @@ static int depart(struct sim *s)
 	if (s->heap_len)
 		heap_sift_down(s->heap, s->heap_len, 0);
 	s->active[d.backend] = b->busy + b->qlen;
+	if (s->indexed)
+		pick_index_update(s, d.backend);
 	return 0;
 }
 
@@ -554,6 +609,8 @@ static int close_window(struct sim *s, double t)
 		changed = s->prev_weights[i] != s->weights[i];
 	if (changed && !s->per_flow)
 		alias_build(s);
+	if (s->indexed)
+		pick_index_build(s);
 	s->r->windows++;
 	return 0;
 }
@@ -605,6 +662,8 @@ static void sim_free(struct sim *s)
 	free(s->alias_large);
 	free(s->busy_at_warm);
 	free(s->hist);
+	free(s->tour);
+	free(s->pick_mu);
 	qlb_policy_destroy(s->policy);
 }
 
@@ -635,10 +694,14 @@ static int sim_alloc(struct sim *s, const struct sim_config *c)
 	s->hist_base = hist_key(HIST_LO);
 	s->hist_bins = hist_key(HIST_HI) - s->hist_base + 1;
 	s->hist = calloc(s->hist_bins, sizeof(*s->hist));
+	for (s->tour_size = 1; s->tour_size < n; s->tour_size *= 2)
+		;
+	s->tour = calloc(2 * (size_t)s->tour_size, sizeof(*s->tour));
+	s->pick_mu = calloc(n, sizeof(*s->pick_mu));
 	if (!s->be || !s->active || !s->heap || !s->obs || !s->est || !s->weights ||
 	    !s->prev_weights || !s->util ||
 	    !s->alias_prob || !s->alias || !s->alias_small || !s->alias_large ||
-	    !s->busy_at_warm || !s->hist)
+	    !s->busy_at_warm || !s->hist || !s->tour || !s->pick_mu)
 		return -ENOMEM;
 	if (c->policy_opts) {
 		po = *c->policy_opts;
@@ -702,10 +765,13 @@ int sim_run(const struct sim_config *c, struct sim_result *r)
 	}
 	s.per_flow = qlb_policy_is_per_flow(c->policy);
 	s.qlb_sed = c->policy == QLB_POLICY_QLB;
+	s.indexed = c->policy == QLB_POLICY_LC || s.qlb_sed;
 	gen_init(&s.gen, c, c->load * capacity);
 	qlb_rng_seed(&s.route_rng, c->seed ^ SEED_ROUTE);
 	initial_weights(&s);
 	alias_build(&s);
+	if (s.indexed)
+		pick_index_build(&s);
 	warm_index = (uint64_t)(c->warmup_frac * (double)c->requests);
 
 	t_arrival = gen_next(&s.gen, 0);
