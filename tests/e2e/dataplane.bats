@@ -244,14 +244,14 @@ unsilence_b3() { tb_in b3 nft delete table inet qlbsilent 2>/dev/null || :; }
 teardown() { unsilence_b3; }
 
 @test "a backend that leaves SYNs unanswered: the clients' retries go elsewhere" {
-	local body out slow=0 t i b3=$(tb_backend_ip4 3)
-	local refused_before
+	local body out slow=0 t i b3 refused_before
+	b3=$(tb_backend_ip4 3)
 	refused_before=$(backend_counter refused "$b3")
 	silence_b3
 	body=$(mktemp)
-	# One connection at a time: b3 owns half the ring, so the first few
-	# land on it, and each of those is rescued by its client's retry after
-	# 1 s; b3 then counts as refusing for 1 s and new flows pass it over.
+	# One connection at a time: b3 owns half the ring, so some land on
+	# it; each of those is rescued by its client's retry after 1 s, and b3
+	# then counts as refusing for 1 s, so new flows pass it over.
 	for ((i = 0; i < 30; i++)); do
 		t=$(tb_in c1 curl --silent --show-error --fail --max-time 5 -H 'Connection: close' \
 			-o "$body" -w '%{time_total}' "http://$TB_VIP4/")
