@@ -964,7 +964,7 @@ int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *
 				continue;
 			if (!(mu > 0) || !isfinite(mu))
 				return -1;
-			if (best < 0 || (active[i] + 1) * p->q[best].mu < (active[best] + 1) * mu)
+			if (best < 0 || qlb_pick_prefers(active[best], p->q[best].mu, active[i], mu))
 				best = (int)i;
 		}
 		return best;

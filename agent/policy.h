@@ -107,6 +107,15 @@ int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *
  * unknown, or for any other policy. Changes only in qlb_policy_update. */
 double qlb_policy_pick_mu(const struct qlb_policy *p, uint32_t i);
 
+/* The per-flow rule of lc (every mu 1) and qlb: whether backend b, with
+ * active_b open flows and capacity mu_b, takes a new flow before a, which
+ * it does only with a strictly smaller (active + 1) / mu. Compared without
+ * division, as the data plane does. */
+static inline int qlb_pick_prefers(double active_a, double mu_a, double active_b, double mu_b)
+{
+	return (active_b + 1) * mu_a < (active_a + 1) * mu_b;
+}
+
 /* M/M/c helpers (c = 1 gives M/M/1). rho = lambda / (c mu). */
 double qlb_erlang_c(uint32_t c, double lambda, double mu_per_server);
 double qlb_mmc_time_in_system(uint32_t c, double lambda, double mu_per_server);

@@ -382,16 +382,15 @@ static void alias_build(struct sim *s)
 
 #define PICK_NONE UINT32_MAX
 
-/* The better of two tournament entries by qlb_policy_pick's rule: least
- * (active + 1) / mu, compared without division; ties to a, the lower
- * indices. */
+/* The better of two tournament entries by qlb_policy_pick's rule; ties to
+ * a, the lower indices. */
 static uint32_t pick_better(const struct sim *s, uint32_t a, uint32_t b)
 {
 	if (a == PICK_NONE)
 		return b;
 	if (b == PICK_NONE)
 		return a;
-	return (s->active[b] + 1) * s->pick_mu[a] < (s->active[a] + 1) * s->pick_mu[b] ? b : a;
+	return qlb_pick_prefers(s->active[a], s->pick_mu[a], s->active[b], s->pick_mu[b]) ? b : a;
 }
 
 static void pick_index_update(struct sim *s, uint32_t i)
