@@ -42,10 +42,12 @@ const volatile __u64 last_seen_resolution_ns = NSEC_PER_SEC / 4;
  * (backend_refused in qlb_abi.h): a dead backend costs about one failed
  * connection per hold, not a window's worth of them. */
 const volatile __u64 refused_hold_ns = NSEC_PER_SEC;
-/* A client's SYN again on a flow whose backend has not answered for this
- * long is a silent backend's (dead without a RST, or dropping SYNs): the
- * flow goes elsewhere and the backend counts as refusing. Linux clients
- * retry a SYN after 1 s. */
+/* A client's SYN again, this long after the last one, on a flow its backend
+ * has not answered is a retry. The second retry (Linux: 2 or 3 s after the
+ * first SYN) gives the backend up as silent (dead without a RST, or
+ * dropping SYNs): the flow goes elsewhere and the backend counts as
+ * refusing. The first is left alone, so that one lost SYN-ACK (the eval's
+ * veth rings drop a few) does not hold a live backend back. */
 const volatile __u64 syn_unanswered_ns = NSEC_PER_SEC / 2;
 /* Ring slots tried past a refusing backend's before giving up on others. */
 #define QLB_RING_REFUSED_PROBES 8
@@ -392,14 +394,15 @@ static __always_inline void response_key(const struct packet *p, const struct ql
 }
 
 /*
- * Whether p is a client's SYN again on a TCP flow that its backend has not
- * answered for syn_unanswered_ns (no SYN-ACK went back through here). If so
- * the backend is marked refusing, like one that sent a RST, and the flow's
- * response entry goes, so that a late answer from it reaches our kernel
- * (which resets it) and not the client; the caller schedules the flow anew.
- * Only such SYNs pay the response entry's lookup.
+ * Whether p is a client's second SYN retry on a TCP flow that its backend
+ * has not answered (no SYN-ACK went back through here; retries at least
+ * syn_unanswered_ns apart). If so the backend is marked refusing, like one
+ * that sent a RST, and the flow's response entry goes, so that a late
+ * answer from it reaches our kernel (which resets it) and not the client;
+ * the caller schedules the flow anew. Only retried SYNs pay the response
+ * entry's lookup.
  */
-static __always_inline int give_up_unanswered(const struct packet *p, const struct qlb_flow *req,
+static __always_inline int give_up_unanswered(const struct packet *p, struct qlb_flow *req,
 					      const struct qlb_backend *be, __u64 now)
 {
 	union {
@@ -421,6 +424,11 @@ static __always_inline int give_up_unanswered(const struct packet *p, const stru
 	if (!resp || (resp->flags & (QLB_FLOW_F_RESPONSE | QLB_FLOW_F_ANSWERED)) !=
 			     QLB_FLOW_F_RESPONSE)
 		return 0;
+	if (!(req->flags & QLB_FLOW_F_SYN_RETRIED)) {
+		/* Every writer sets the same bit: a plain store will do. */
+		req->flags |= QLB_FLOW_F_SYN_RETRIED;
+		return 0;
+	}
 	if (p->family == QLB_FAMILY_V4)
 		bpf_map_delete_elem(&flows_v4, &rkey.k4);
 	else

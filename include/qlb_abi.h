@@ -157,6 +157,9 @@ enum qlb_flow_flags {
 					 * is no refusal any more: it sent
 					 * something else first, or the flow
 					 * did not start with a SYN */
+	QLB_FLOW_F_SYN_RETRIED = 1u << 3, /* request entry: the client sent its
+					   * SYN again, unanswered (the next
+					   * retry gives the backend up) */
 };
 
 struct qlb_flow {

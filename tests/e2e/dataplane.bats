@@ -250,10 +250,10 @@ teardown() { unsilence_b3; }
 	silence_b3
 	body=$(mktemp)
 	# One connection at a time: b3 owns half the ring, so some land on
-	# it; each of those is rescued by its client's retry after 1 s, and b3
-	# then counts as refusing for 1 s, so new flows pass it over.
+	# it; each of those is rescued by its client's second SYN retry (2 s),
+	# and b3 then counts as refusing for 1 s, so new flows pass it over.
 	for ((i = 0; i < 30; i++)); do
-		t=$(tb_in c1 curl --silent --show-error --fail --max-time 5 -H 'Connection: close' \
+		t=$(tb_in c1 curl --silent --show-error --fail --max-time 6 -H 'Connection: close' \
 			-o "$body" -w '%{time_total}' "http://$TB_VIP4/")
 		out=$(cat "$body")
 		echo "$i: $out in $t s"
