@@ -74,7 +74,7 @@ struct sim {
 	struct qlb_rng route_rng;
 	struct qlb_policy *policy;
 	int per_flow;
-	int qlb_sed;		/* qlb: sed per arrival when it can (qlb_policy_pick) */
+	int qlb_sed;		/* qlb: sed per arrival once every eligible backend has a mu */
 	/* lc's and qlb's per-arrival pick as a tournament tree over the
 	 * backends: qlb_policy_pick's answer in O(log n) per arrival or
 	 * departure instead of a scan of all n per arrival (1,000 backends x

@@ -212,8 +212,9 @@ struct qlb_backend_stats {
 	 * little about a large object. */
 	__u64 dur_count;
 	__u64 dur_sum_ns;
-	/* Flows the backend answered with a RST first: refused connections
-	 * (nothing listens, the backlog overflowed), never aborted ones. */
+	/* Refused connections: flows the backend answered with a RST first
+	 * (nothing listens, the backlog overflowed), never aborted ones, and
+	 * flows it left unanswered through two SYN retries (silent). */
 	__u64 refused;
 };
 
@@ -226,7 +227,8 @@ struct qlb_backend_stats {
  * (qlb_flows_gc); a race can leave it at -1: readers clamp at 0. */
 
 /* backend_refused: __u64 per backend id, the data plane's (coarse) clock when
- * the backend last refused a connection, 0 if never. A refused flow closes at
+ * the backend last refused a connection (a RST first, or two unanswered SYN
+ * retries: qlb_backend_stats.refused), 0 if never. A refused flow closes at
  * once, so the backend looks idle to lc, sed and p2c, which would send it
  * every new flow until the agent's next window takes it out (and the ring
  * its share); instead new flows pass it over for refused_hold_ns after each
