@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Reading request-rate series: shared gzip traces and qlb agent history CSVs. */
+/* Reading request-rate series: gzip request-rate traces (data/traces/) and qlb agent history CSVs. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>

@@ -10,7 +10,7 @@
  *                    training (BPTT + Adam) and an allocation-free streaming
  *                    step for the agent.
  *   - fc_baseline_*  naive, seasonal naive, EWMA, Holt, Holt-Winters.
- *   - fc_series_*    reads the shared gzip traces and qlb agent history CSVs.
+ *   - fc_series_*    reads the gzip request-rate traces (data/traces/) and qlb agent history CSVs.
  *   - fc_eval        runs every forecaster on one series and scores them.
  *
  * Functions return 0 (or a count) on success and -errno on failure; those

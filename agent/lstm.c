@@ -720,7 +720,7 @@ int fc_lstm_window_loss(const struct fc_model *m, const float *x, size_t n, size
 void fc_train_opts_default(struct fc_train_opts *o)
 {
 	*o = (struct fc_train_opts){
-		/* tuned on the shared traces, see docs/forecast-accuracy.md */
+		/* tuned on the traces in data/traces/, see docs/forecast-accuracy.md */
 		.epochs = 40, .batch = 4, .lr = 3e-3, .clip = 1.0, .val_frac = 0.1, .seed = 1,
 		.l1 = 1,
 	};

@@ -13,8 +13,8 @@
 # full:  loads 0.7 and 0.9, 3 seeds, every backend sees >= ~10^4 requests
 #        (~14 CPU-minutes: about 7 minutes on 2 idle cores).
 # The binary is --qlb, else $QLB, else build/qlb of this repository. The trace
-# is ../shared/traces/worldcup98-per-minute.csv.gz next to the repository
-# ($QLB_TRACE_DIR overrides the directory); when it is missing (CI) the
+# is the repository's data/traces/worldcup98-per-minute.csv.gz
+# ($QLB_TRACES_DIR overrides the directory); when it is missing the
 # trace-driven rows are skipped and sim.md says so. Runs go to a temporary
 # directory; DIR gets sim.csv and sim.md only once everything succeeded.
 # Bad arguments: one line on stderr, exit 2, nothing written.
@@ -106,10 +106,10 @@ command -v jq >/dev/null || die "jq is required"
 # start it averages ~1 request/s, so its per-second rows scaled to the load
 # are mostly counting noise (0 to 7x the mean, second to second).
 trace_name=worldcup98-per-minute.csv.gz
-trace_dir=${QLB_TRACE_DIR:-$repo/../shared/traces}
+trace_dir=${QLB_TRACES_DIR:-$repo/data/traces}
 trace=$trace_dir/$trace_name
-trace_shown=${QLB_TRACE_DIR:+$trace}
-trace_shown=${trace_shown:-../shared/traces/$trace_name}
+trace_shown=${QLB_TRACES_DIR:+$trace}
+trace_shown=${trace_shown:-data/traces/$trace_name}
 arrivals=(poisson onoff)
 if [[ -r $trace ]]; then
 	arrivals+=(trace)

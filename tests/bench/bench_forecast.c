@@ -8,7 +8,7 @@
  *      same number of plain double matrix-vector products as the training's
  *      forward+backward passes (3 per step per layer), and vs fitting
  *      Holt-Winters on the same data.
- * Run from the repo root ($QLB_TRACES_DIR, default ../shared/traces).
+ * Run from the repo root, where the traces are (tests/traces.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "../../agent/forecast.h"
+#include "../traces.h"
 
 #define STEP_TARGET_US 5.0
 
@@ -119,7 +120,6 @@ static int bench_step(void)
 
 static int bench_train(void)
 {
-	const char *dir = getenv("QLB_TRACES_DIR");
 	char path[512], err[FC_ERR_LEN];
 	struct fc_series_opts so = { .offset = 50400, .limit = 1440 }; /* 5 June 1998 */
 	struct fc_series ser;
@@ -135,7 +135,7 @@ static int bench_train(void)
 	uint32_t streams;
 	int rows = 4 * 32, cols = 2 + 32;
 
-	snprintf(path, sizeof(path), "%s/worldcup98-per-minute.csv.gz", dir && *dir ? dir : "../shared/traces");
+	snprintf(path, sizeof(path), "%s/worldcup98-per-minute.csv.gz", qlb_traces_dir());
 	if (fc_series_read(path, &so, &ser, err)) {
 		fprintf(stderr, "bench: %s (set QLB_TRACES_DIR)\n", err);
 		return 1;

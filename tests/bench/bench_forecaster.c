@@ -3,11 +3,11 @@
  * The agent's online forecaster (agent/forecaster.h):
  *   1. cost per window and VIP, with and without the LSTM and the periodic
  *      EWMA/Holt refit, next to a bare EWMA update as the reference;
- *   2. a replay of the shared traces as the agent would see them (1 s and
+ *   2. a replay of the traces (data/traces/) as the agent would see them (1 s and
  *      60 s windows): MAE of the λ̂ handed to the policy against each
  *      candidate's, and how often each one was in use. These are the
  *      numbers in docs/forecast-accuracy.md.
- * Run from the repo root ($QLB_TRACES_DIR, default ../shared/traces).
+ * Run from the repo root, where the traces are (tests/traces.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "../../agent/forecaster.h"
+#include "../traces.h"
 
 static double now_s(void)
 {
@@ -76,13 +77,6 @@ static void bench_cost(void)
 	printf("  reference: EWMA update + forecast %.1f ns\n", ref);
 }
 
-static const char *traces_dir(void)
-{
-	const char *d = getenv("QLB_TRACES_DIR");
-
-	return d && *d ? d : "../shared/traces";
-}
-
 /* Replays x[from..from+n) (arrivals/s per window). */
 static void replay(const double *x, size_t from, size_t n, uint32_t validation, const char *label)
 {
@@ -126,7 +120,7 @@ static int load(const char *file, size_t aggregate, struct fc_series *s)
 	struct fc_series_opts so = { .aggregate = aggregate };
 	char path[512], err[FC_ERR_LEN];
 
-	snprintf(path, sizeof(path), "%s/%s", traces_dir(), file);
+	snprintf(path, sizeof(path), "%s/%s", qlb_traces_dir(), file);
 	if (fc_series_read(path, &so, s, err)) {
 		printf("skipped: %s\n", err);
 		return -1;

@@ -19,14 +19,9 @@ setup_file() {
 
 out() { echo "$BATS_FILE_TMPDIR/out/$1"; }
 
-# Arrival kinds the quick profile runs: the trace only where it exists.
-kinds() {
-	if [ -r "$REPO/../shared/traces/worldcup98-per-minute.csv.gz" ]; then
-		echo 3
-	else
-		echo 2
-	fi
-}
+# Arrival kinds the quick profile runs: Poisson, on/off and the trace, which
+# the repository carries (data/traces/).
+kinds() { echo 3; }
 
 @test "quick profile: sim.csv has the header and a row per pool, arrivals, policy" {
 	[[ $(head -n 1 "$(out sim.csv)") == "$HEADER"* ]]
@@ -82,8 +77,8 @@ kinds() {
 	grep -q '^| policy | mean ms @0.8 | p99 ms @0.8 | loss % @0.8 |$' "$md"
 }
 
-@test "without the shared traces the trace rows are skipped, and sim.md says so" {
-	QLB_TRACE_DIR=$BATS_TEST_TMPDIR/none "$SCRIPT" --profile quick --out "$BATS_TEST_TMPDIR/out"
+@test "without the traces the trace rows are skipped, and sim.md says so" {
+	QLB_TRACES_DIR=$BATS_TEST_TMPDIR/none "$SCRIPT" --profile quick --out "$BATS_TEST_TMPDIR/out"
 	[ "$(($(wc -l <"$BATS_TEST_TMPDIR/out/sim.csv") - 1))" -eq $((4 * 2 * 9)) ]
 	[ "$(awk -F, '$3 == "trace"' "$BATS_TEST_TMPDIR/out/sim.csv" | wc -l)" -eq 0 ]
 	grep -q '^Trace-driven arrivals skipped: ' "$BATS_TEST_TMPDIR/out/sim.md"

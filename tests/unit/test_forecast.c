@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Unit tests of the forecasting library (agent/forecast.h). Run from the repo
- * root; the shared traces are found through $QLB_TRACES_DIR (default
- * ../shared/traces). */
+ * root, where the traces are (tests/traces.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -21,6 +20,7 @@
 #include "../../agent/fc_default_model.h"
 #include "cli_capture.h"
 #include "assert_near.h"
+#include "../traces.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -60,13 +60,6 @@ static double *seasonal_series(size_t n, double noise_sd)
 		x[t] = v > 0 ? v : 0;
 	}
 	return x;
-}
-
-static const char *traces_dir(void)
-{
-	const char *d = getenv("QLB_TRACES_DIR");
-
-	return d && *d ? d : "../shared/traces";
 }
 
 #define RUN_CLI(c, ...) RUN_CLI_CMD((c), cmd_forecast, __VA_ARGS__)
@@ -719,7 +712,7 @@ static void test_series_formats(void **state)
 	assert_int_not_equal(fc_series_read("/nonexistent/trace.csv", NULL, &s, err), 0);
 }
 
-/* -------------------------------------------- eval on the shared traces */
+/* -------------------------------------------- eval on the traces */
 
 static void eval_slice(const char *file, size_t offset, size_t aggregate, uint32_t period)
 {
@@ -735,7 +728,7 @@ static void eval_slice(const char *file, size_t offset, size_t aggregate, uint32
 	struct fc_eval_result r;
 	struct fc_model m;
 
-	snprintf(path, sizeof(path), "%s/%s", traces_dir(), file);
+	snprintf(path, sizeof(path), "%s/%s", qlb_traces_dir(), file);
 	if (fc_series_read(path, &so, &s, err))
 		fail_msg("%s (set QLB_TRACES_DIR)", err);
 	assert_int_equal(s.n, 3000 / aggregate);
@@ -776,7 +769,7 @@ static void test_cli_eval(void **state)
 	struct captured c;
 
 	(void)state;
-	snprintf(trace, sizeof(trace), "%s/worldcup98-per-minute.csv.gz", traces_dir());
+	snprintf(trace, sizeof(trace), "%s/worldcup98-per-minute.csv.gz", qlb_traces_dir());
 	RUN_CLI(&c, "forecast", "eval", "--trace", trace, "--offset", "60000", "--limit", "3000",
 		"--epochs", "2", "--hidden", "8", "--window", "16", "--period", "60", "--json");
 	if (c.rc)
@@ -798,7 +791,7 @@ static void test_cli_errors(void **state)
 	int fd;
 
 	(void)state;
-	snprintf(trace, sizeof(trace), "%s/worldcup98-per-minute.csv.gz", traces_dir());
+	snprintf(trace, sizeof(trace), "%s/worldcup98-per-minute.csv.gz", qlb_traces_dir());
 	RUN_CLI(&c, "forecast", "--help");
 	assert_int_equal(c.rc, 0);
 	assert_non_null(strstr(c.out, "train"));

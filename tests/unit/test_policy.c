@@ -3,8 +3,8 @@
  * Unit tests of the scheduling policies (agent/policy.h) and the simulator
  * (agent/sim.h): queueing formulas, each policy's rules, qlb's estimator and
  * control loop, the simulator against queueing theory, and the policies
- * compared in simulation. Run from the repo root; the shared traces are found
- * through $QLB_TRACES_DIR (default ../shared/traces).
+ * compared in simulation. Run from the repo root, where the traces are
+ * (tests/traces.h).
  */
 #include <errno.h>
 #include <math.h>
@@ -25,6 +25,7 @@
 #include "../../agent/sim.h"
 #include "cli_capture.h"
 #include "assert_near.h"
+#include "../traces.h"
 
 
 #define assert_below(a, b)                                                           \
@@ -35,13 +36,6 @@
 	} while (0)
 
 #define MAXN 8
-
-static const char *traces_dir(void)
-{
-	const char *d = getenv("QLB_TRACES_DIR");
-
-	return d && *d ? d : "../shared/traces";
-}
 
 static struct qlb_policy *make_policy(enum qlb_policy_kind k, uint32_t n,
 				      const struct qlb_policy_opts *o)
@@ -727,7 +721,7 @@ static void test_sim_arrival_processes(void **state)
 	double lambda = 0.3 * 400;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/worldcup98-per-minute.csv.gz", traces_dir());
+	snprintf(path, sizeof(path), "%s/worldcup98-per-minute.csv.gz", qlb_traces_dir());
 	assert_int_equal(fc_series_read(path, &so, &s, err), 0);
 	sim_config_default(&c);
 	c.nbackends = 2;
@@ -968,7 +962,7 @@ static void test_cli(void **state)
 	assert_non_null(strstr(c.out, "\"policy\": \"qlb\""));
 	assert_non_null(strstr(c.out, "\"policy\": \"dlbqt\""));
 	assert_null(strstr(c.out, "\"policy\": \"rr\""));
-	snprintf(trace, sizeof(trace), "trace:%s/nasa-http-1995-per-second.csv.gz", traces_dir());
+	snprintf(trace, sizeof(trace), "trace:%s/nasa-http-1995-per-second.csv.gz", qlb_traces_dir());
 	RUN_CLI(&c, "sim", "--requests", "20000", "--policy", "qlb", "--arrivals", trace);
 	assert_int_equal(c.rc, 0);
 	assert_non_null(strstr(c.out, "trace arrivals"));
