@@ -5,6 +5,7 @@
 .SECONDARY:
 
 OUT      := build
+.DEFAULT_GOAL := all
 CLANG    ?= clang
 CC       ?= gcc
 BPFTOOL  ?= bpftool
@@ -24,8 +25,24 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 	-Wall -Werror -Iinclude -Ivmlinux -Ibpf -MMD -MP
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
-	-Iinclude -Iagent -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lm
+	-Iinclude -Iagent -I$(OUT)/skel $(PKG_CFLAGS)
+LDLIBS    = $(PKG_LIBS) -lelf -lm
+
+# The libraries' flags come from pkg-config, which can only answer once
+# scripts/deps.sh has installed their -dev packages. On a fresh machine that
+# happens after make has read this file, so the flags live in a generated
+# makefile: make builds it (deps first), then restarts and reads it. Goals
+# that build nothing do not install anything.
+CONFIG_MK := $(OUT)/config.mk
+ifneq ($(filter-out clean deps,$(or $(MAKECMDGOALS),all)),)
+include $(CONFIG_MK)
+endif
+
+$(CONFIG_MK): scripts/deps.sh Makefile
+	$(Q)bash scripts/deps.sh
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D) && cflags=$$(pkg-config --cflags $(PKGS)) && libs=$$(pkg-config --libs $(PKGS)) && \
+		printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\n' "$$cflags" "$$libs" >$@
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)

@@ -45,7 +45,7 @@ for svc in nginx haproxy; do
 	fi
 done
 
-# bpffs for pinned maps and links.
-if ! mountpoint -q /sys/fs/bpf; then
+# bpffs for pinned maps and links (root only: a plain build needs none).
+if [[ $(id -u) -eq 0 ]] && ! mountpoint -q /sys/fs/bpf; then
 	mount -t bpf bpf /sys/fs/bpf
 fi
