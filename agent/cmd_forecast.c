@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* `qlb forecast`: train, evaluate and export the load forecaster. */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 
 #include "forecast.h"
+#include "opts.h"
 #include "qlb.h"
 
 /* ------------------------------------------------------------ evaluation */
@@ -138,206 +138,202 @@ struct cli {
 	struct fc_prep_opts prep;
 	struct fc_train_opts train;
 	uint32_t season;
-	long period; /* -1 = auto */
+	uint32_t period;
+	int have_period;	/* else a day, where the interval is known */
 	double train_frac;
-	uint32_t horizons[FC_EVAL_MAX_HORIZONS];
-	uint32_t n_horizons;
-	int json, verbose, residual, diff;
+	struct horizons {
+		uint32_t v[FC_EVAL_MAX_HORIZONS];
+		uint32_t n;
+	} horizons;
+	int json, verbose, no_residual, no_diff;
 };
 
-enum {
-	OPT_TRACE = 256, OPT_HORIZON, OPT_OUT, OPT_HIDDEN, OPT_LAYERS, OPT_MLP, OPT_WINDOW,
-	OPT_EPOCHS, OPT_LR, OPT_SEED, OPT_AGGREGATE, OPT_OFFSET, OPT_LIMIT, OPT_BATCH,
-	OPT_SEASON, OPT_NORM, OPT_WINSOR, OPT_IMPUTE, OPT_NO_RESIDUAL, OPT_VAL, OPT_TRAIN_FRAC,
-	OPT_MODEL, OPT_HORIZONS, OPT_JSON, OPT_PERIOD, OPT_HEADER, OPT_SYMBOL, OPT_VERBOSE,
-	OPT_LOSS, OPT_DIFF, OPT_HELP,
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "--aggregate, --offset, --limit are U64");
+_Static_assert(sizeof(enum fc_norm) == sizeof(int) && sizeof(enum fc_impute) == sizeof(int),
+	       "--norm and --impute are choices");
+
+static int parse_horizons(const char *s, void *dst, char *why, size_t len)
+{
+	struct horizons *h = dst;
+	char buf[128], *save = NULL;
+	uint32_t v;
+
+	if (strlen(s) >= sizeof(buf)) {
+		snprintf(why, len, "list too long");
+		return -EINVAL;
+	}
+	strcpy(buf, s);
+	h->n = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (h->n == FC_EVAL_MAX_HORIZONS || qlb_parse_u32(tok, 1, FC_MAX_HORIZON, &v)) {
+			snprintf(why, len, "want up to %d horizons from 1 to %d, comma-separated",
+				 FC_EVAL_MAX_HORIZONS, FC_MAX_HORIZON);
+			return -EINVAL;
+		}
+		h->v[h->n++] = v;
+	}
+	if (!h->n) {
+		snprintf(why, len, "empty list");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_winsor(const char *s, void *dst, char *why, size_t len)
+{
+	struct fc_prep_opts *p = dst;
+	double lo, hi;
+	char tail;
+
+	if (sscanf(s, "%lf,%lf%c", &lo, &hi, &tail) != 2 || !(lo >= 0) || !(hi <= 100) ||
+	    !(lo < hi)) {
+		snprintf(why, len, "want LO,HI with 0 <= LO < HI <= 100");
+		return -EINVAL;
+	}
+	p->lo_pct = lo;
+	p->hi_pct = hi;
+	return 0;
+}
+
+static const struct qlb_opt_choice norms[] = {
+	{ "minmax", FC_NORM_MINMAX }, { "log1p", FC_NORM_LOG1P_MINMAX }, { NULL, 0 }
+};
+static const struct qlb_opt_choice losses[] = { { "mse", 0 }, { "mae", 1 }, { NULL, 0 } };
+static const struct qlb_opt_choice imputes[] = {
+	{ "mean", FC_IMPUTE_MEAN }, { "last", FC_IMPUTE_LAST }, { NULL, 0 }
 };
 
-#define TRAIN_OPTS                                                              \
-	{ "hidden", required_argument, NULL, OPT_HIDDEN },                      \
-	{ "layers", required_argument, NULL, OPT_LAYERS },                      \
-	{ "mlp", required_argument, NULL, OPT_MLP },                            \
-	{ "window", required_argument, NULL, OPT_WINDOW },                      \
-	{ "epochs", required_argument, NULL, OPT_EPOCHS },                      \
-	{ "lr", required_argument, NULL, OPT_LR },                              \
-	{ "seed", required_argument, NULL, OPT_SEED },                          \
-	{ "batch", required_argument, NULL, OPT_BATCH },                        \
-	{ "season", required_argument, NULL, OPT_SEASON },                      \
-	{ "norm", required_argument, NULL, OPT_NORM },                          \
-	{ "winsor", required_argument, NULL, OPT_WINSOR },                      \
-	{ "impute", required_argument, NULL, OPT_IMPUTE },                      \
-	{ "no-residual", no_argument, NULL, OPT_NO_RESIDUAL },                  \
-	{ "val", required_argument, NULL, OPT_VAL },                            \
-	{ "loss", required_argument, NULL, OPT_LOSS },                          \
-	{ "no-diff", no_argument, NULL, OPT_DIFF },                             \
-	{ "verbose", no_argument, NULL, OPT_VERBOSE }
+#define SERIES_ROWS \
+	{ .name = "", .type = QLB_OPT_SECTION, .help = "series:" }, \
+	{ QLB_O_STR("trace", 0, "FILE", struct cli, trace, \
+		    "CSV or gzip CSV: NASA per-second (`requests`),\n" \
+		    "WorldCup per-minute (`num_request`) or qlb history\n" \
+		    "(`ts`,`lambda`; lambda summed per ts). Required.") }, \
+	{ QLB_O_U64("aggregate", 0, "K", struct cli, series.aggregate, 1, 1000000, \
+		    "sum K consecutive rows into one point (default 1)") }, \
+	{ QLB_O_U64("offset", 0, "O", struct cli, series.offset, 0, UINT64_MAX, \
+		    "skip O input rows first (default 0)") }, \
+	{ QLB_O_U64("limit", 0, "N", struct cli, series.limit, 1, UINT64_MAX, \
+		    "read at most N input rows after the offset\n(default all)") }
 
-#define SERIES_OPTS                                                             \
-	{ "trace", required_argument, NULL, OPT_TRACE },                        \
-	{ "aggregate", required_argument, NULL, OPT_AGGREGATE },                \
-	{ "offset", required_argument, NULL, OPT_OFFSET },                      \
-	{ "limit", required_argument, NULL, OPT_LIMIT }
+#define TRAIN_ROWS \
+	{ .name = "", .type = QLB_OPT_SECTION, .help = "model and training:" }, \
+	{ QLB_O_U32("hidden", 0, "N", struct cli, arch.hidden, 1, FC_MAX_HIDDEN, \
+		    "LSTM units per layer (default 32)") }, \
+	{ QLB_O_U32("layers", 0, "L", struct cli, arch.layers, 1, FC_MAX_LAYERS, \
+		    "stacked LSTM layers (default 1)") }, \
+	{ QLB_O_U32("mlp", 0, "N", struct cli, arch.mlp, 0, FC_MAX_MLP, \
+		    "dense+ReLU front layer width, 0 = none (default 0)") }, \
+	{ QLB_O_U32("window", 0, "W", struct cli, arch.window, 1, FC_MAX_WINDOW, \
+		    "truncated-BPTT length in steps (default 64)") }, \
+	{ QLB_O_U32("epochs", 0, "E", struct cli, train.epochs, 1, 100000, \
+		    "passes over the training data (default 40)") }, \
+	{ QLB_O_DOUBLE("lr", 0, "X", struct cli, train.lr, 1e-7, 1.0, \
+		       "Adam step size, decays linearly to X/10\n(default 0.003)") }, \
+	{ QLB_O_U32("batch", 0, "B", struct cli, train.batch, 1, 4096, \
+		    "parallel streams per Adam step (default 4)") }, \
+	{ QLB_O_U64("seed", 0, "S", struct cli, train.seed, 0, UINT64_MAX, \
+		    "weight-init and shuffling seed (default 1)") }, \
+	{ QLB_O_U32("season", 0, "M", struct cli, season, 0, FC_MAX_SEASON, \
+		    "also feed the value M steps before each target,\n" \
+		    "e.g. 1440 (a day of minutes); 0 = off (default)") }, \
+	{ QLB_O_CHOICE("norm", 0, "KIND", struct cli, prep.norm, norms, \
+		       "minmax or log1p (log1p then min-max; default\nlog1p)") }, \
+	{ QLB_O_CUSTOM("winsor", 0, "LO,HI", struct cli, prep, parse_winsor, \
+		       "winsorising percentiles (default 1,99)") }, \
+	{ QLB_O_CHOICE("impute", 0, "KIND", struct cli, prep.impute, imputes, \
+		       "missing windows: mean or last (default mean)") }, \
+	{ QLB_O_FLAG("no-residual", 0, struct cli, no_residual, \
+		     "forecast levels, not the change from the last value") }, \
+	{ QLB_O_FLAG("no-diff", 0, struct cli, no_diff, \
+		     "do not feed the step-to-step change as an extra\ninput") }, \
+	{ QLB_O_CHOICE("loss", 0, "KIND", struct cli, train.l1, losses, \
+		       "training loss on normalised values: mse or mae\n(default mae)") }, \
+	{ QLB_O_DOUBLE("val", 0, "F", struct cli, train.val_frac, 0, 0.49, \
+		       "tail fraction used to keep the best epoch\n(default 0.1)") }, \
+	{ QLB_O_FLAG("verbose", 0, struct cli, verbose, "print one line per epoch to stderr") }
 
-static const struct option train_options[] = {
-	SERIES_OPTS, TRAIN_OPTS,
-	{ "horizon", required_argument, NULL, OPT_HORIZON },
-	{ "out", required_argument, NULL, OPT_OUT },
-	{ "train-frac", required_argument, NULL, OPT_TRAIN_FRAC },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+static const struct qlb_opt train_opts[] = {
+	{ QLB_O_U32("horizon", 0, "H", struct cli, arch.horizon, 1, FC_MAX_HORIZON,
+		    "forecast steps 1..H ahead (required)") },
+	{ QLB_O_STR("out", 0, "MODEL", struct cli, out, "model file to write (required)") },
+	{ QLB_O_DOUBLE("train-frac", 0, "F", struct cli, train_frac, 0.01, 1.0,
+		       "train on the first F of the series (default 1;\n"
+		       "use 0.8 to match 'eval')") },
+	SERIES_ROWS,
+	TRAIN_ROWS,
+	QLB_OPT_END
 };
 
-static const struct option eval_options[] = {
-	SERIES_OPTS, TRAIN_OPTS,
-	{ "model", required_argument, NULL, OPT_MODEL },
-	{ "horizons", required_argument, NULL, OPT_HORIZONS },
-	{ "horizon", required_argument, NULL, OPT_HORIZON },
-	{ "period", required_argument, NULL, OPT_PERIOD },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+static const struct qlb_opt eval_opts[] = {
+	{ QLB_O_STR("model", 0, "MODEL", struct cli, model,
+		    "evaluate this model file instead of training one") },
+	{ QLB_O_CUSTOM("horizons", 0, "LIST", struct cli, horizons, parse_horizons,
+		       "comma-separated horizons, up to 8 (default 1,5)") },
+	{ QLB_O_U32("horizon", 0, "H", struct cli, arch.horizon, 1, FC_MAX_HORIZON,
+		    "the trained LSTM's horizon (default: the largest\nof --horizons)") },
+	{ QLB_O_U32("period", 0, "M", struct cli, period, 0, 8u * FC_MAX_SEASON,
+		    "seasonal period of the baselines (default: one\n"
+		    "day if the interval is known, else 0 =\nnon-seasonal)") },
+	{ QLB_O_FLAG("json", 0, struct cli, json, "print JSON instead of a table") },
+	SERIES_ROWS,
+	TRAIN_ROWS,
+	QLB_OPT_END
 };
 
-static const struct option export_options[] = {
-	{ "model", required_argument, NULL, OPT_MODEL },
-	{ "header", required_argument, NULL, OPT_HEADER },
-	{ "symbol", required_argument, NULL, OPT_SYMBOL },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+static const struct qlb_opt export_opts[] = {
+	{ QLB_O_STR("model", 0, "MODEL", struct cli, model, "model file to read (required)") },
+	{ QLB_O_STR("header", 0, "FILE", struct cli, header, "header to write (required)") },
+	{ QLB_O_STR("symbol", 0, "NAME", struct cli, symbol,
+		    "C identifier (default qlb_default_model)") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec train_spec = {
+	.name = "forecast train",
+	.synopsis =
+	"Usage: qlb forecast train --trace FILE --horizon H --out MODEL [options]\n"
+	"\n"
+	"Trains the LSTM on the whole series (or its first --train-frac) and writes\n"
+	"a model file with its preprocessing.\n",
+	.opts = train_opts,
+};
+
+static const struct qlb_cmd_spec eval_spec = {
+	.name = "forecast eval",
+	.synopsis =
+	"Usage: qlb forecast eval --trace FILE [--model MODEL] [options]\n"
+	"\n"
+	"Fits on the first 80% of the series and reports MAE, RMSE and sMAPE on the\n"
+	"last 20% for the LSTM and every baseline, and the winner per horizon.\n"
+	"Without --model an LSTM is trained with the model options below.\n",
+	.opts = eval_opts,
+};
+
+static const struct qlb_cmd_spec export_spec = {
+	.name = "forecast export",
+	.synopsis =
+	"Usage: qlb forecast export --model MODEL --header FILE [--symbol NAME]\n"
+	"\n"
+	"Writes the serialised model as a C header defining\n"
+	"`static const unsigned char NAME[]` and `NAME_len`; the agent loads it with\n"
+	"fc_model_deserialize(), the same loader as for files.\n",
+	.opts = export_opts,
 };
 
 static const char usage_main[] =
-	"usage: qlb forecast <command> [options]\n"
+	"Usage: qlb forecast COMMAND [options]\n"
 	"\n"
 	"Forecasts per-window request rates (a VIP's arrival rate) a few windows ahead.\n"
 	"\n"
-	"commands:\n"
+	"Commands:\n"
 	"  train   train an LSTM on a trace and write a model file\n"
 	"  eval    score the LSTM and the baselines (naive, seasonal-naive, ewma, holt,\n"
 	"          holt-winters) on the last 20% of a trace: MAE, RMSE, sMAPE\n"
 	"  export  write a model as a C header (static const byte array)\n"
 	"\n"
-	"Run 'qlb forecast <command> --help' for the options of a command.\n"
+	"Run 'qlb forecast COMMAND --help' for the options of a command.\n"
 	"Exit status: 0 ok, 1 runtime failure, 2 bad input.\n";
-
-static const char usage_series[] =
-	"series:\n"
-	"  --trace FILE      CSV or gzip CSV: NASA per-second (`requests`), WorldCup\n"
-	"                    per-minute (`num_request`) or qlb history (`ts`,`lambda`;\n"
-	"                    lambda summed per ts). Required.\n"
-	"  --aggregate K     sum K consecutive rows into one point (default 1)\n"
-	"  --offset O        skip O input rows first (default 0)\n"
-	"  --limit N         read at most N input rows after the offset (default all)\n";
-
-static const char usage_train_opts[] =
-	"model and training:\n"
-	"  --hidden N        LSTM units per layer, 1..256 (default 32)\n"
-	"  --layers L        stacked LSTM layers, 1..3 (default 1)\n"
-	"  --mlp N           dense+ReLU front layer width, 0 = none (default 0)\n"
-	"  --window W        truncated-BPTT length in steps (default 64)\n"
-	"  --epochs E        passes over the training data (default 40)\n"
-	"  --lr X            Adam step size, decays linearly to X/10 (default 0.003)\n"
-	"  --batch B         parallel streams per Adam step (default 4)\n"
-	"  --seed S          weight-init and shuffling seed (default 1)\n"
-	"  --season M        also feed the value M steps before each target, e.g.\n"
-	"                    1440 (a day of minutes); 0 = off (default)\n"
-	"  --norm KIND       minmax or log1p (log1p then min-max; default log1p)\n"
-	"  --winsor LO,HI    winsorising percentiles (default 1,99)\n"
-	"  --impute KIND     missing windows: mean or last (default mean)\n"
-	"  --no-residual     forecast levels, not the change from the last value\n"
-	"  --no-diff         do not feed the step-to-step change as an extra input\n"
-	"  --loss KIND       training loss on normalised values: mse or mae\n"
-	"                    (default mae)\n"
-	"  --val F           tail fraction used to keep the best epoch (default 0.1)\n"
-	"  --verbose         print one line per epoch to stderr\n";
-
-static void usage_train(FILE *f)
-{
-	fprintf(f, "usage: qlb forecast train --trace FILE --horizon H --out MODEL [options]\n\n"
-		   "Trains the LSTM on the whole series (or its first --train-frac) and writes\n"
-		   "a model file with its preprocessing.\n\n"
-		   "  --horizon H       forecast steps 1..H ahead, 1..64 (required)\n"
-		   "  --out MODEL       model file to write (required)\n"
-		   "  --train-frac F    train on the first F of the series (default 1; use\n"
-		   "                    0.8 to match 'eval')\n\n");
-	fputs(usage_series, f);
-	fputc('\n', f);
-	fputs(usage_train_opts, f);
-}
-
-static void usage_eval(FILE *f)
-{
-	fprintf(f, "usage: qlb forecast eval --trace FILE [--model MODEL] [options]\n\n"
-		   "Fits on the first 80%% of the series and reports MAE, RMSE and sMAPE on the\n"
-		   "last 20%% for the LSTM and every baseline, and the winner per horizon.\n"
-		   "Without --model an LSTM is trained with the model options below.\n\n"
-		   "  --model MODEL     evaluate this model file instead of training one\n"
-		   "  --horizons LIST   comma-separated horizons, up to 8 (default 1,5)\n"
-		   "  --period M        seasonal period of the baselines (default: one day\n"
-		   "                    if the interval is known, else 0 = non-seasonal)\n"
-		   "  --json            print JSON instead of a table\n\n");
-	fputs(usage_series, f);
-	fputc('\n', f);
-	fputs(usage_train_opts, f);
-}
-
-static void usage_export(FILE *f)
-{
-	fprintf(f, "usage: qlb forecast export --model MODEL --header FILE [--symbol NAME]\n\n"
-		   "Writes the serialised model as a C header defining\n"
-		   "`static const unsigned char NAME[]` and `NAME_len`; the agent loads it with\n"
-		   "fc_model_deserialize(), the same loader as for files.\n\n"
-		   "  --model MODEL     model file to read (required)\n"
-		   "  --header FILE     header to write (required)\n"
-		   "  --symbol NAME     C identifier (default qlb_default_model)\n");
-}
-
-static int parse_ulong(const char *opt, const char *s, unsigned long lo, unsigned long hi,
-		       unsigned long *out)
-{
-	uint64_t v;
-	int err = qlb_parse_u64(s, lo, hi, &v);
-
-	if (err == -EINVAL)
-		return qlb_usage_error("--%s: '%s' is not a non-negative integer", opt, s ? s : "");
-	if (err)
-		return qlb_usage_error("--%s: '%s' out of range %lu..%lu", opt, s, lo, hi);
-	*out = (unsigned long)v;
-	return 0;
-}
-
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-	int err = qlb_parse_double(s, lo, hi, out);
-
-	if (err == -EINVAL)
-		return qlb_usage_error("--%s: '%s' is not a number", opt, s);
-	if (err)
-		return qlb_usage_error("--%s: '%s' out of range %g..%g", opt, s, lo, hi);
-	return 0;
-}
-
-static int parse_list(const char *s, struct cli *c)
-{
-	char buf[128], *save = NULL;
-
-	if (strlen(s) >= sizeof(buf))
-		return qlb_usage_error("--horizons: list too long");
-	strcpy(buf, s);
-	c->n_horizons = 0;
-	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		unsigned long v;
-
-		if (c->n_horizons == FC_EVAL_MAX_HORIZONS)
-			return qlb_usage_error("--horizons: at most %d horizons", FC_EVAL_MAX_HORIZONS);
-		if (parse_ulong("horizons", tok, 1, FC_MAX_HORIZON, &v))
-			return 2;
-		c->horizons[c->n_horizons++] = (uint32_t)v;
-	}
-	if (!c->n_horizons)
-		return qlb_usage_error("--horizons: empty list");
-	return 0;
-}
 
 static void cli_defaults(struct cli *c)
 {
@@ -348,152 +344,22 @@ static void cli_defaults(struct cli *c)
 					 .norm = FC_NORM_LOG1P_MINMAX,
 					 .impute = FC_IMPUTE_MEAN };
 	fc_train_opts_default(&c->train);
-	c->diff = 1;
-	c->period = -1;
 	c->train_frac = 1.0;
-	c->horizons[0] = 1;
-	c->horizons[1] = 5;
-	c->n_horizons = 2;
-	c->residual = 1;
+	c->horizons.v[0] = 1;
+	c->horizons.v[1] = 5;
+	c->horizons.n = 2;
 	c->symbol = "qlb_default_model";
 }
 
 /* 0 to go on, 2 on bad input, -1 after --help (exit 0). */
-static int parse(int argc, char **argv, const struct option *opts, void (*usage)(FILE *),
-		 struct cli *c)
+static int parse(int argc, char **argv, const struct qlb_cmd_spec *spec, struct cli *c)
 {
-	int ch;
+	struct qlb_opts_result res;
+	int err = qlb_opts_parse(spec, argc, argv, c, &res);
 
-	optind = 0; /* full reset: cmd_forecast may run more than once per process */
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		unsigned long u;
-		int rc = 0;
-
-		switch (ch) {
-		case OPT_TRACE: c->trace = optarg; break;
-		case OPT_OUT: c->out = optarg; break;
-		case OPT_MODEL: c->model = optarg; break;
-		case OPT_HEADER: c->header = optarg; break;
-		case OPT_SYMBOL: c->symbol = optarg; break;
-		case OPT_JSON: c->json = 1; break;
-		case OPT_VERBOSE: c->verbose = 1; break;
-		case OPT_NO_RESIDUAL: c->residual = 0; break;
-		case OPT_DIFF: c->diff = 0; break;
-		case OPT_HELP: usage(stdout); return -1;
-		case OPT_HORIZON:
-			rc = parse_ulong("horizon", optarg, 1, FC_MAX_HORIZON, &u);
-			c->arch.horizon = (uint32_t)u;
-			break;
-		case OPT_HIDDEN:
-			rc = parse_ulong("hidden", optarg, 1, FC_MAX_HIDDEN, &u);
-			c->arch.hidden = (uint32_t)u;
-			break;
-		case OPT_LAYERS:
-			rc = parse_ulong("layers", optarg, 1, FC_MAX_LAYERS, &u);
-			c->arch.layers = (uint32_t)u;
-			break;
-		case OPT_MLP:
-			rc = parse_ulong("mlp", optarg, 0, FC_MAX_MLP, &u);
-			c->arch.mlp = (uint32_t)u;
-			break;
-		case OPT_WINDOW:
-			rc = parse_ulong("window", optarg, 1, FC_MAX_WINDOW, &u);
-			c->arch.window = (uint32_t)u;
-			break;
-		case OPT_EPOCHS:
-			rc = parse_ulong("epochs", optarg, 1, 100000, &u);
-			c->train.epochs = (uint32_t)u;
-			break;
-		case OPT_BATCH:
-			rc = parse_ulong("batch", optarg, 1, 4096, &u);
-			c->train.batch = (uint32_t)u;
-			break;
-		case OPT_SEED:
-			rc = parse_ulong("seed", optarg, 0, ULONG_MAX, &u);
-			c->train.seed = u;
-			break;
-		case OPT_SEASON:
-			rc = parse_ulong("season", optarg, 0, FC_MAX_SEASON, &u);
-			c->season = (uint32_t)u;
-			break;
-		case OPT_PERIOD:
-			rc = parse_ulong("period", optarg, 0, 8u * FC_MAX_SEASON, &u);
-			c->period = (long)u;
-			break;
-		case OPT_AGGREGATE:
-			rc = parse_ulong("aggregate", optarg, 1, 1000000, &u);
-			c->series.aggregate = u;
-			break;
-		case OPT_OFFSET:
-			rc = parse_ulong("offset", optarg, 0, ULONG_MAX, &u);
-			c->series.offset = u;
-			break;
-		case OPT_LIMIT:
-			rc = parse_ulong("limit", optarg, 1, ULONG_MAX, &u);
-			c->series.limit = u;
-			break;
-		case OPT_LR:
-			rc = parse_double("lr", optarg, 1e-7, 1.0, &c->train.lr);
-			break;
-		case OPT_VAL:
-			rc = parse_double("val", optarg, 0, 0.49, &c->train.val_frac);
-			break;
-		case OPT_TRAIN_FRAC:
-			rc = parse_double("train-frac", optarg, 0.01, 1.0, &c->train_frac);
-			break;
-		case OPT_HORIZONS:
-			rc = parse_list(optarg, c);
-			break;
-		case OPT_NORM:
-			if (!strcmp(optarg, "minmax"))
-				c->prep.norm = FC_NORM_MINMAX;
-			else if (!strcmp(optarg, "log1p"))
-				c->prep.norm = FC_NORM_LOG1P_MINMAX;
-			else
-				rc = qlb_usage_error("--norm: '%s' is not minmax or log1p", optarg);
-			break;
-		case OPT_LOSS:
-			if (!strcmp(optarg, "mse"))
-				c->train.l1 = 0;
-			else if (!strcmp(optarg, "mae"))
-				c->train.l1 = 1;
-			else
-				rc = qlb_usage_error("--loss: '%s' is not mse or mae", optarg);
-			break;
-		case OPT_IMPUTE:
-			if (!strcmp(optarg, "mean"))
-				c->prep.impute = FC_IMPUTE_MEAN;
-			else if (!strcmp(optarg, "last"))
-				c->prep.impute = FC_IMPUTE_LAST;
-			else
-				rc = qlb_usage_error("--impute: '%s' is not mean or last", optarg);
-			break;
-		case OPT_WINSOR: {
-			double lo, hi;
-			char tail;
-
-			if (sscanf(optarg, "%lf,%lf%c", &lo, &hi, &tail) != 2 || !(lo >= 0) ||
-			    !(hi <= 100) || !(lo < hi))
-				rc = qlb_usage_error("--winsor: '%s' is not LO,HI with 0 <= LO < HI <= 100",
-					  optarg);
-			c->prep.lo_pct = lo;
-			c->prep.hi_pct = hi;
-			break;
-		}
-		case ':':
-			return qlb_usage_error("%s: option needs a value (see --help)", argv[optind - 1]);
-		case '?':
-		default:
-			if (optopt)
-				return qlb_usage_error("unknown option '-%c' (see --help)", optopt);
-			return qlb_usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
-		}
-		if (rc)
-			return 2;
-	}
-	if (optind < argc)
-		return qlb_usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+	if (err)
+		return err > 0 ? -1 : QLB_EXIT_USAGE;
+	c->have_period = qlb_opts_given(spec, &res, "period");
 	return 0;
 }
 
@@ -543,7 +409,7 @@ static int train_model(struct cli *c, const double *x, size_t n, struct fc_model
 	int rc;
 
 	c->arch.season = c->season;
-	c->arch.flags = (c->residual ? FC_ARCH_RESIDUAL : 0) | (c->diff ? FC_ARCH_DIFF_INPUT : 0);
+	c->arch.flags = (c->no_residual ? 0 : FC_ARCH_RESIDUAL) | (c->no_diff ? 0 : FC_ARCH_DIFF_INPUT);
 	rc = fc_arch_validate(&c->arch, err);
 	if (rc)
 		return qlb_usage_error("%s", err);
@@ -570,7 +436,7 @@ static int do_train(int argc, char **argv)
 	int rc;
 
 	cli_defaults(&c);
-	rc = parse(argc, argv, train_options, usage_train, &c);
+	rc = parse(argc, argv, &train_spec, &c);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (!c.arch.horizon)
@@ -610,22 +476,22 @@ static void print_table(const struct cli *c, const struct fc_series *s,
 	       (m->arch.flags & FC_ARCH_RESIDUAL) ? ", residual" : "");
 	printf("%-7s  %-14s  %12s  %12s  %8s\n", "horizon", "forecaster", "MAE", "RMSE",
 	       "sMAPE%");
-	for (uint32_t hi = 0; hi < c->n_horizons; hi++) {
+	for (uint32_t hi = 0; hi < c->horizons.n; hi++) {
 		for (int k = 0; k < FC_EVAL_FORECASTERS; k++) {
 			const struct fc_metrics *mt = &r->m[hi][k];
 
 			if (k == FC_BASELINE_COUNT && !r->lstm_valid[hi]) {
-				printf("%-7u  %-14s  %12s  %12s  %8s\n", c->horizons[hi],
+				printf("%-7u  %-14s  %12s  %12s  %8s\n", c->horizons.v[hi],
 				       fc_eval_name(k), "n/a", "n/a", "n/a");
 				continue;
 			}
-			printf("%-7u  %-14s  %12.4f  %12.4f  %8.3f%s\n", c->horizons[hi],
+			printf("%-7u  %-14s  %12.4f  %12.4f  %8.3f%s\n", c->horizons.v[hi],
 			       fc_eval_name(k), mt->mae, mt->rmse, mt->smape,
 			       r->winner[hi] == k ? "  *" : "");
 		}
 	}
 	printf("\n");
-	for (uint32_t hi = 0; hi < c->n_horizons; hi++) {
+	for (uint32_t hi = 0; hi < c->horizons.n; hi++) {
 		double best_base = INFINITY;
 		int bb = 0;
 
@@ -634,7 +500,7 @@ static void print_table(const struct cli *c, const struct fc_series *s,
 				best_base = r->m[hi][k].mae;
 				bb = k;
 			}
-		printf("winner at horizon %u: %s", c->horizons[hi], fc_eval_name(r->winner[hi]));
+		printf("winner at horizon %u: %s", c->horizons.v[hi], fc_eval_name(r->winner[hi]));
 		if (r->lstm_valid[hi])
 			printf(" (lstm MAE / best baseline %s MAE = %.3f)",
 			       fc_eval_name(bb), r->m[hi][FC_BASELINE_COUNT].mae / best_base);
@@ -661,9 +527,9 @@ static void print_json(const struct cli *c, const struct fc_eval_result *r)
 	}
 	printf("\",\"points\":%zu,\"train\":%zu,\"period\":%u,\"horizons\":[", r->n, r->n_train,
 	       r->period);
-	for (uint32_t hi = 0; hi < c->n_horizons; hi++) {
+	for (uint32_t hi = 0; hi < c->horizons.n; hi++) {
 		printf("%s{\"horizon\":%u,\"winner\":\"%s\",\"forecasters\":{", hi ? "," : "",
-		       c->horizons[hi], fc_eval_name(r->winner[hi]));
+		       c->horizons.v[hi], fc_eval_name(r->winner[hi]));
 		for (int k = 0; k < FC_EVAL_FORECASTERS; k++) {
 			const struct fc_metrics *mt = &r->m[hi][k];
 
@@ -698,12 +564,12 @@ static int do_eval(int argc, char **argv)
 	int rc;
 
 	cli_defaults(&c);
-	rc = parse(argc, argv, eval_options, usage_eval, &c);
+	rc = parse(argc, argv, &eval_spec, &c);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	for (uint32_t i = 0; i < c.n_horizons; i++)
-		if (c.horizons[i] > max_h)
-			max_h = c.horizons[i];
+	for (uint32_t i = 0; i < c.horizons.n; i++)
+		if (c.horizons.v[i] > max_h)
+			max_h = c.horizons.v[i];
 	if (!c.arch.horizon)
 		c.arch.horizon = max_h;
 	if (c.model) {
@@ -717,11 +583,11 @@ static int do_eval(int argc, char **argv)
 			fc_model_free(&m);
 		return rc;
 	}
-	eo = (struct fc_eval_opts){ .n_horizons = c.n_horizons, .train_frac = 0.8 };
-	memcpy(eo.horizons, c.horizons, sizeof(eo.horizons));
-	eo.period = c.period >= 0 ? (uint32_t)c.period : daily_period(&s);
+	eo = (struct fc_eval_opts){ .n_horizons = c.horizons.n, .train_frac = 0.8 };
+	memcpy(eo.horizons, c.horizons.v, sizeof(eo.horizons));
+	eo.period = c.have_period ? c.period : daily_period(&s);
 	n_train = (size_t)(eo.train_frac * (double)s.n);
-	if (eo.period * 2 > n_train && c.period < 0)
+	if (eo.period * 2 > n_train && !c.have_period)
 		eo.period = 0; /* under two seasons of training data: no seasonal fit */
 	if (s.n - n_train <= max_h) {
 		fc_series_free(&s);
@@ -768,7 +634,7 @@ static int do_export(int argc, char **argv)
 	int rc;
 
 	cli_defaults(&c);
-	rc = parse(argc, argv, export_options, usage_export, &c);
+	rc = parse(argc, argv, &export_spec, &c);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (!c.model)

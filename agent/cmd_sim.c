@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* `qlb sim`: compare scheduling policies on simulated backends. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <time.h>
 
 #include "forecast.h"
+#include "opts.h"
 #include "qlb.h"
 #include "sim.h"
 
@@ -16,143 +16,74 @@
 #define MAX_LIST 1024		/* entries in --mu, --mu-ratio, --weights */
 #define MAX_BACKENDS_CLI 1000000u
 
-static const char usage[] =
-	"usage: qlb sim [options]\n"
-	"\n"
-	"Simulates the load balancer in front of N queueing backends and runs each\n"
-	"policy on the same request stream (same seed: same arrivals, same request\n"
-	"sizes). Every window the policy gets the observations the agent would\n"
-	"measure and its weights route the next window (lc and p2c decide per\n"
-	"request on the live active counts, like the data path).\n"
-	"\n"
-	"  --policy LIST      comma-separated policies, or all (default all):\n"
-	"                     rr, wrr, lc, p2c, lcpu, lram, dlbqt (the DLBQT paper),\n"
-	"                     qlb (ours), oracle (square-root split on the true rates)\n"
-	"  --backends N       number of backends, 1..1000000 (default 2)\n"
-	"  --mu LIST          per-server service rates in requests/s, comma-separated,\n"
-	"                     cycled over the backends\n"
-	"  --mu-ratio A:B:..  relative per-server rates, 1 = 100 requests/s, cycled\n"
-	"                     (default 3:1)\n"
-	"  --servers C        parallel servers per backend (M/M/c), 1..1024 (default 1)\n"
-	"  --service KIND     service times, mean 1/mu: exp, det, or pareto (shape 2.2)\n"
-	"                     (default exp)\n"
-	"  --queue K          waiting room per backend; arrivals finding it full are\n"
-	"                     lost; 0 = none, only the servers (default 1000)\n"
-	"  --arrivals KIND    poisson, uniform (inter-arrival U[0, 2/rate], as in the\n"
-	"                     paper), onoff (rate 1.8x / 0.2x, 5 s mean periods), or\n"
-	"                     trace:FILE (a gzip trace such as data/traces/*, one\n"
-	"                     row per window, scaled to --load, Poisson within a\n"
-	"                     window) (default poisson)\n"
-	"  --load RHO         mean arrival rate / total capacity, (0, 10] (default 0.7)\n"
-	"  --requests N       requests to simulate (default 1000000)\n"
-	"  --window S         policy window, simulated seconds (default 1)\n"
-	"  --warmup F         leading fraction of requests left out of the metrics,\n"
-	"                     0..0.9 (default 0.1)\n"
-	"  --weights LIST     the operator's weights (wrr; qlb's prior), cycled\n"
-	"                     (default 1 each)\n"
-	"  --no-cpu           hide cpu_util from the policies, as for an agent without\n"
-	"                     a metrics source (qlb then infers capacity from response\n"
-	"                     times)\n"
-	"  --forecast         give every policy the next window's true arrival rate as\n"
-	"                     its forecast (the most a forecaster could add; without\n"
-	"                     it only the oracle knows the rate)\n"
-	"  --seed S           random seed (default 1)\n"
-	"  --json             print JSON instead of a table\n"
-	"  --help             this text\n"
-	"\n"
-	"Columns: mean, p50 and p99 response time (ms); loss (% of requests dropped at\n"
-	"full queues); throughput (completed requests/s); Jain's fairness index and the\n"
-	"imbalance factor beta = (max - min) / mean, both over backend utilisations.\n"
-	"Exit status: 0 ok, 1 runtime failure, 2 bad input.\n";
-
-enum {
-	OPT_POLICY = 256, OPT_BACKENDS, OPT_MU, OPT_MU_RATIO, OPT_SERVERS, OPT_SERVICE,
-	OPT_QUEUE, OPT_ARRIVALS, OPT_LOAD, OPT_REQUESTS, OPT_WINDOW, OPT_WARMUP, OPT_WEIGHTS,
-	OPT_NO_CPU, OPT_FORECAST, OPT_SEED, OPT_JSON, OPT_HELP,
-};
-
-static const struct option options[] = {
-	{ "policy", required_argument, NULL, OPT_POLICY },
-	{ "backends", required_argument, NULL, OPT_BACKENDS },
-	{ "mu", required_argument, NULL, OPT_MU },
-	{ "mu-ratio", required_argument, NULL, OPT_MU_RATIO },
-	{ "servers", required_argument, NULL, OPT_SERVERS },
-	{ "service", required_argument, NULL, OPT_SERVICE },
-	{ "queue", required_argument, NULL, OPT_QUEUE },
-	{ "arrivals", required_argument, NULL, OPT_ARRIVALS },
-	{ "load", required_argument, NULL, OPT_LOAD },
-	{ "requests", required_argument, NULL, OPT_REQUESTS },
-	{ "window", required_argument, NULL, OPT_WINDOW },
-	{ "warmup", required_argument, NULL, OPT_WARMUP },
-	{ "weights", required_argument, NULL, OPT_WEIGHTS },
-	{ "no-cpu", no_argument, NULL, OPT_NO_CPU },
-	{ "forecast", no_argument, NULL, OPT_FORECAST },
-	{ "seed", required_argument, NULL, OPT_SEED },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
-};
-
 struct cli {
 	int policies[QLB_POLICY_MAX * 4];
 	uint32_t npolicies, nbackends, servers, queue;
-	double mu[MAX_LIST], weights[MAX_LIST];
-	uint32_t nmu, nweights;
-	int mu_is_ratio;
-	enum sim_service service;
-	enum sim_arrivals arrivals;
-	const char *trace;
+	struct num_list {
+		double v[MAX_LIST];
+		uint32_t n;
+	} mu, mu_ratio, weights;
+	int service;		/* enum sim_service */
+	struct arrivals_arg {
+		enum sim_arrivals kind;
+		const char *trace;
+	} arrivals;
 	double load, window, warmup;
 	uint64_t requests, seed;
 	int no_cpu, forecast, json;
 };
 
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-	int err = qlb_parse_double(s, lo, hi, out);
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
-	if (err == -EINVAL)
-		qlb_err("--%s: '%s' is not a number", opt, s);
-	else if (err)
-		qlb_err("--%s: '%s' out of range %g..%g", opt, s, lo, hi);
-	return err;
-}
-
-static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	if (qlb_parse_u32(s, lo, hi, out)) {
-		qlb_err("--%s: '%s' is not an integer in %u..%u", opt, s, lo, hi);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* Positive numbers separated by sep, into out[MAX_LIST]. */
-static int parse_numbers(const char *opt, const char *s, char sep, double *out, uint32_t *n)
+/* Positive numbers separated by sep. */
+static int parse_numbers(const char *s, char sep, struct num_list *l, char *why, size_t len)
 {
 	const char *p = s;
 
-	*n = 0;
+	l->n = 0;
 	for (;;) {
 		char tok[64];
-		size_t len = strcspn(p, (char[]){ sep, '\0' });
+		size_t n = strcspn(p, (char[]){ sep, '\0' });
 
-		if (*n == MAX_LIST || len >= sizeof(tok) || !len) {
-			qlb_err("--%s: '%s' is not a list of positive numbers", opt, s);
+		if (l->n == MAX_LIST || n >= sizeof(tok) || !n ||
+		    (memcpy(tok, p, n), tok[n] = '\0', qlb_parse_double(tok, 1e-9, 1e12, &l->v[l->n]))) {
+			snprintf(why, len, "want positive numbers separated by '%c' (at most %d)", sep,
+				 MAX_LIST);
 			return -EINVAL;
 		}
-		memcpy(tok, p, len);
-		tok[len] = '\0';
-		if (parse_double(opt, tok, 1e-9, 1e12, &out[(*n)++]))
-			return -EINVAL;
-		if (!p[len])
+		l->n++;
+		if (!p[n])
 			return 0;
-		p += len + 1;
+		p += n + 1;
 	}
 }
 
-static int parse_policies(const char *s, struct cli *c)
+static int parse_mu(const char *s, void *dst, char *why, size_t len)
 {
+	return parse_numbers(s, ',', dst, why, len);
+}
+
+static int parse_mu_ratio(const char *s, void *dst, char *why, size_t len)
+{
+	return parse_numbers(s, ':', dst, why, len);
+}
+
+static int parse_weights(const char *s, void *dst, char *why, size_t len)
+{
+	struct num_list *l = dst;
+	int err = parse_numbers(s, ',', l, why, len);
+
+	for (uint32_t i = 0; !err && i < l->n; i++)
+		if (l->v[i] != floor(l->v[i]) || l->v[i] > 65535)
+			err = -EINVAL;
+	if (err)
+		snprintf(why, len, "want whole numbers 1..65535 separated by ','");
+	return err;
+}
+
+static int parse_policies(const char *s, void *dst, char *why, size_t len)
+{
+	struct cli *c = container_of(dst, struct cli, policies);
 	char buf[256], *save = NULL;
 
 	c->npolicies = 0;
@@ -162,7 +93,7 @@ static int parse_policies(const char *s, struct cli *c)
 		return 0;
 	}
 	if (strlen(s) >= sizeof(buf)) {
-		qlb_err("--policy: list too long");
+		snprintf(why, len, "list too long");
 		return -EINVAL;
 	}
 	strcpy(buf, s);
@@ -170,134 +101,164 @@ static int parse_policies(const char *s, struct cli *c)
 		int k = qlb_policy_parse(tok);
 
 		if (k < 0) {
-			qlb_err("--policy: unknown policy '%s' (see qlb sim --help)", tok);
+			snprintf(why, len, "unknown policy '%s': want a list of rr, wrr, lc, p2c, "
+				 "lcpu, lram, dlbqt, qlb, oracle, or all", tok);
 			return -EINVAL;
 		}
 		if (c->npolicies == sizeof(c->policies) / sizeof(c->policies[0])) {
-			qlb_err("--policy: too many policies");
+			snprintf(why, len, "too many policies");
 			return -EINVAL;
 		}
 		c->policies[c->npolicies++] = k;
 	}
 	if (!c->npolicies) {
-		qlb_err("--policy: empty list");
+		snprintf(why, len, "empty list");
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int parse_count(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+static int parse_arrivals(const char *s, void *dst, char *why, size_t len)
+{
+	struct arrivals_arg *a = dst;
+
+	a->trace = NULL;
+	if (!strcmp(s, "poisson")) {
+		a->kind = SIM_ARRIVALS_POISSON;
+	} else if (!strcmp(s, "uniform")) {
+		a->kind = SIM_ARRIVALS_UNIFORM;
+	} else if (!strcmp(s, "onoff")) {
+		a->kind = SIM_ARRIVALS_ONOFF;
+	} else if (!strncmp(s, "trace:", 6) && s[6]) {
+		a->kind = SIM_ARRIVALS_TRACE;
+		a->trace = s + 6;
+	} else {
+		snprintf(why, len, "want poisson, uniform, onoff or trace:FILE");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A whole number, written 1000000 or 1e6 alike. */
+static int parse_count(const char *s, uint64_t hi, uint64_t *out, char *why, size_t len)
 {
 	double v;
 
-	/* accepts 1000000 and 1e6 alike */
-	if (parse_double(opt, s, (double)lo, (double)hi, &v))
-		return -EINVAL;
-	if (v != floor(v)) {
-		qlb_err("--%s: '%s' is not a whole number", opt, s);
+	if (qlb_parse_double(s, 0, (double)hi, &v) || v != floor(v)) {
+		snprintf(why, len, "want a whole number from 0 to %g", (double)hi);
 		return -EINVAL;
 	}
 	*out = (uint64_t)v;
 	return 0;
 }
 
+static int parse_requests(const char *s, void *dst, char *why, size_t len)
+{
+	int err = parse_count(s, 1000000000000ull, dst, why, len);
+
+	if (!err && !*(uint64_t *)dst) {
+		snprintf(why, len, "want at least 1");
+		return -EINVAL;
+	}
+	return err;
+}
+
+static int parse_seed(const char *s, void *dst, char *why, size_t len)
+{
+	return parse_count(s, 1ull << 53, dst, why, len);
+}
+
+static const struct qlb_opt_choice services[] = {
+	{ "exp", SIM_SERVICE_EXP }, { "det", SIM_SERVICE_DET }, { "pareto", SIM_SERVICE_PARETO },
+	{ NULL, 0 }
+};
+
+static const struct qlb_opt sim_opts[] = {
+	{ QLB_O_CUSTOM("policy", 0, "LIST", struct cli, policies, parse_policies,
+		       "comma-separated policies, or all (default all):\n"
+		       "rr, wrr, lc, p2c, lcpu, lram, dlbqt (the DLBQT\n"
+		       "paper), qlb (ours), oracle (square-root split on\n"
+		       "the true rates)") },
+	{ QLB_O_U32("backends", 0, "N", struct cli, nbackends, 1, MAX_BACKENDS_CLI,
+		    "number of backends, 1..1000000 (default 2)") },
+	{ QLB_O_CUSTOM("mu", 0, "LIST", struct cli, mu, parse_mu,
+		       "per-server service rates in requests/s,\n"
+		       "comma-separated, cycled over the backends"), .group = 1 },
+	{ QLB_O_CUSTOM("mu-ratio", 0, "A:B:..", struct cli, mu_ratio, parse_mu_ratio,
+		       "relative per-server rates, 1 = 100 requests/s,\n"
+		       "cycled (default 3:1)"), .group = 1 },
+	{ QLB_O_U32("servers", 0, "C", struct cli, servers, 1, 1024,
+		    "parallel servers per backend (M/M/c), 1..1024\n"
+		    "(default 1)") },
+	{ QLB_O_CHOICE("service", 0, "KIND", struct cli, service, services,
+		       "service times, mean 1/mu: exp, det, or pareto\n"
+		       "(shape 2.2) (default exp)") },
+	{ QLB_O_U32("queue", 0, "K", struct cli, queue, 0, 100000000,
+		    "waiting room per backend; arrivals finding it full\n"
+		    "are lost; 0 = none, only the servers (default 1000)") },
+	{ QLB_O_CUSTOM("arrivals", 0, "KIND", struct cli, arrivals, parse_arrivals,
+		       "poisson, uniform (inter-arrival U[0, 2/rate], as in\n"
+		       "the paper), onoff (rate 1.8x / 0.2x, 5 s mean\n"
+		       "periods), or trace:FILE (a gzip trace such as\n"
+		       "data/traces/*, one row per window, scaled to\n"
+		       "--load, Poisson within a window) (default poisson)") },
+	{ QLB_O_DOUBLE("load", 0, "RHO", struct cli, load, 1e-6, 10,
+		       "mean arrival rate / total capacity, (0, 10]\n"
+		       "(default 0.7)") },
+	{ QLB_O_CUSTOM("requests", 0, "N", struct cli, requests, parse_requests,
+		       "requests to simulate (default 1000000)") },
+	{ QLB_O_DOUBLE("window", 0, "S", struct cli, window, 1e-3, 3600,
+		       "policy window, simulated seconds (default 1)") },
+	{ QLB_O_DOUBLE("warmup", 0, "F", struct cli, warmup, 0, 0.9,
+		       "leading fraction of requests left out of the\n"
+		       "metrics, 0..0.9 (default 0.1)") },
+	{ QLB_O_CUSTOM("weights", 0, "LIST", struct cli, weights, parse_weights,
+		       "the operator's weights (wrr; qlb's prior), cycled\n"
+		       "(default 1 each)") },
+	{ QLB_O_FLAG("no-cpu", 0, struct cli, no_cpu,
+		     "hide cpu_util from the policies, as for an agent\n"
+		     "without a metrics source (qlb then infers capacity\n"
+		     "from response times)") },
+	{ QLB_O_FLAG("forecast", 0, struct cli, forecast,
+		     "give every policy the next window's true arrival\n"
+		     "rate as its forecast (the most a forecaster could\n"
+		     "add; without it only the oracle knows the rate)") },
+	{ QLB_O_CUSTOM("seed", 0, "S", struct cli, seed, parse_seed, "random seed (default 1)") },
+	{ QLB_O_FLAG("json", 0, struct cli, json, "print JSON instead of a table") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec sim_spec = {
+	.name = "sim",
+	.synopsis =
+	"Usage: qlb sim [options]\n"
+	"\n"
+	"Simulates the load balancer in front of N queueing backends and runs each\n"
+	"policy on the same request stream (same seed: same arrivals, same request\n"
+	"sizes). Every window the policy gets the observations the agent would\n"
+	"measure and its weights route the next window (lc and p2c decide per\n"
+	"request on the live active counts, like the data path).\n",
+	.epilog =
+	"\n"
+	"Columns: mean, p50 and p99 response time (ms); loss (% of requests dropped at\n"
+	"full queues); throughput (completed requests/s); Jain's fairness index and the\n"
+	"imbalance factor beta = (max - min) / mean, both over backend utilisations.\n"
+	"Exit status: 0 ok, 1 runtime failure, 2 bad input.\n",
+	.opts = sim_opts,
+};
+
 /* 0 to run, 1 after --help, -errno on bad input (already reported). */
 static int parse(int argc, char **argv, struct cli *c)
 {
-	int ch, mu_given = 0;
+	struct qlb_opts_result res;
 
-	*c = (struct cli){ .nbackends = 2, .servers = 1, .queue = 1000, .mu = { 3, 1 },
-			   .nmu = 2, .mu_is_ratio = 1, .weights = { 1 }, .nweights = 1,
+	*c = (struct cli){ .nbackends = 2, .servers = 1, .queue = 1000,
+			   .mu_ratio = { .v = { 3, 1 }, .n = 2 }, .weights = { .v = { 1 }, .n = 1 },
+			   .service = SIM_SERVICE_EXP, .arrivals = { SIM_ARRIVALS_POISSON, NULL },
 			   .load = 0.7, .window = 1.0, .warmup = 0.1, .requests = 1000000,
 			   .seed = 1 };
-	parse_policies("all", c);
-	optind = 0; /* full reset: cmd_sim may run more than once per process */
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", options, NULL)) != -1) {
-		int rc = 0;
-
-		switch (ch) {
-		case OPT_POLICY: rc = parse_policies(optarg, c); break;
-		case OPT_BACKENDS:
-			rc = parse_u32("backends", optarg, 1, MAX_BACKENDS_CLI, &c->nbackends);
-			break;
-		case OPT_MU:
-		case OPT_MU_RATIO:
-			if (mu_given++) {
-				qlb_err("give --mu or --mu-ratio once");
-				return -EINVAL;
-			}
-			c->mu_is_ratio = ch == OPT_MU_RATIO;
-			rc = parse_numbers(ch == OPT_MU ? "mu" : "mu-ratio", optarg,
-					   ch == OPT_MU ? ',' : ':', c->mu, &c->nmu);
-			break;
-		case OPT_WEIGHTS:
-			rc = parse_numbers("weights", optarg, ',', c->weights, &c->nweights);
-			for (uint32_t i = 0; !rc && i < c->nweights; i++)
-				if (c->weights[i] != floor(c->weights[i]) || c->weights[i] > 65535) {
-					qlb_err("--weights: want whole numbers 1..65535");
-					rc = -EINVAL;
-				}
-			break;
-		case OPT_SERVERS: rc = parse_u32("servers", optarg, 1, 1024, &c->servers); break;
-		case OPT_QUEUE: rc = parse_u32("queue", optarg, 0, 100000000, &c->queue); break;
-		case OPT_SERVICE:
-			if (!strcmp(optarg, "exp"))
-				c->service = SIM_SERVICE_EXP;
-			else if (!strcmp(optarg, "det"))
-				c->service = SIM_SERVICE_DET;
-			else if (!strcmp(optarg, "pareto"))
-				c->service = SIM_SERVICE_PARETO;
-			else
-				rc = -EINVAL;
-			if (rc)
-				qlb_err("--service: want exp, det or pareto, not '%s'", optarg);
-			break;
-		case OPT_ARRIVALS:
-			c->trace = NULL;
-			if (!strcmp(optarg, "poisson")) {
-				c->arrivals = SIM_ARRIVALS_POISSON;
-			} else if (!strcmp(optarg, "uniform")) {
-				c->arrivals = SIM_ARRIVALS_UNIFORM;
-			} else if (!strcmp(optarg, "onoff")) {
-				c->arrivals = SIM_ARRIVALS_ONOFF;
-			} else if (!strncmp(optarg, "trace:", 6) && optarg[6]) {
-				c->arrivals = SIM_ARRIVALS_TRACE;
-				c->trace = optarg + 6;
-			} else {
-				qlb_err("--arrivals: want poisson, uniform, onoff or trace:FILE, not '%s'",
-					optarg);
-				rc = -EINVAL;
-			}
-			break;
-		case OPT_LOAD: rc = parse_double("load", optarg, 1e-6, 10, &c->load); break;
-		case OPT_REQUESTS:
-			rc = parse_count("requests", optarg, 1, 1000000000000ull, &c->requests);
-			break;
-		case OPT_WINDOW: rc = parse_double("window", optarg, 1e-3, 3600, &c->window); break;
-		case OPT_WARMUP: rc = parse_double("warmup", optarg, 0, 0.9, &c->warmup); break;
-		case OPT_SEED:
-			rc = parse_count("seed", optarg, 0, 1ull << 53, &c->seed);
-			break;
-		case OPT_NO_CPU: c->no_cpu = 1; break;
-		case OPT_FORECAST: c->forecast = 1; break;
-		case OPT_JSON: c->json = 1; break;
-		case OPT_HELP: fputs(usage, stdout); return 1;
-		case ':':
-			qlb_err("%s needs a value (see qlb sim --help)", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			qlb_err("unknown option '%s' (see qlb sim --help)", argv[optind - 1]);
-			return -EINVAL;
-		}
-		if (rc)
-			return -EINVAL;
-	}
-	if (optind < argc) {
-		qlb_err("unexpected argument '%s' (see qlb sim --help)", argv[optind]);
-		return -EINVAL;
-	}
-	return 0;
+	parse_policies("all", c->policies, NULL, 0);
+	return qlb_opts_parse(&sim_spec, argc, argv, c, &res);
 }
 
 /* A trace as one relative rate per window: as many rows as the run needs
@@ -307,7 +268,7 @@ static int load_trace(const struct cli *c, double capacity, struct fc_series *s)
 	double windows = (double)c->requests / (c->load * capacity * c->window);
 	struct fc_series_opts o = { .limit = (size_t)fmin(fmax(2 * windows + 16, 64), 1e7) };
 	char err[FC_ERR_LEN];
-	int rc = fc_series_read(c->trace, &o, s, err);
+	int rc = fc_series_read(c->arrivals.trace, &o, s, err);
 	double sum = 0;
 
 	if (rc) {
@@ -317,7 +278,7 @@ static int load_trace(const struct cli *c, double capacity, struct fc_series *s)
 	for (size_t i = 0; i < s->n; i++)
 		sum += isfinite(s->v[i]) && s->v[i] > 0 ? s->v[i] : 0;
 	if (!(sum > 0)) {
-		qlb_err("--arrivals: %s has no requests in its first %zu rows", c->trace, s->n);
+		qlb_err("--arrivals: %s has no requests in its first %zu rows", c->arrivals.trace, s->n);
 		fc_series_free(s);
 		return -EINVAL;
 	}
@@ -353,15 +314,21 @@ static void json_num(const char *key, double v, int last)
 		printf("\"%s\": null%s", key, last ? "" : ", ");
 }
 
+/* The rates given, per backend cycled. */
+static uint32_t nmu(const struct cli *c)
+{
+	return c->mu.n ? c->mu.n : c->mu_ratio.n;
+}
+
 static void print_header(const struct cli *c, const struct sim_backend *be, double capacity)
 {
 	if (c->json) {
 		printf("{\"scenario\": {\"backends\": %u, \"servers\": %u, \"mu\": [", c->nbackends,
 		       c->servers);
-		for (uint32_t i = 0; i < c->nmu && i < c->nbackends; i++)
+		for (uint32_t i = 0; i < nmu(c) && i < c->nbackends; i++)
 			printf("%s%.6g", i ? ", " : "", be[i].mu);
 		printf("], \"service\": \"%s\", \"queue\": %u, \"arrivals\": \"%s\", ",
-		       service_name(c->service), c->queue, arrivals_name(c->arrivals));
+		       service_name(c->service), c->queue, arrivals_name(c->arrivals.kind));
 		json_num("load", c->load, 0);
 		json_num("arrival_rate", c->load * capacity, 0);
 		printf("\"requests\": %llu, ", (unsigned long long)c->requests);
@@ -373,12 +340,12 @@ static void print_header(const struct cli *c, const struct sim_backend *be, doub
 		return;
 	}
 	printf("%u backends x %u server%s, mu", c->nbackends, c->servers, c->servers > 1 ? "s" : "");
-	for (uint32_t i = 0; i < c->nmu && i < c->nbackends; i++)
+	for (uint32_t i = 0; i < nmu(c) && i < c->nbackends; i++)
 		printf("%s%g", i ? "," : " ", be[i].mu);
 	printf("%s/s, %s service, queue %u, %s arrivals at %.4g/s (load %.3g), %llu requests, "
 	       "window %gs, warm-up %g%s%s, seed %llu\n",
-	       c->nmu < c->nbackends ? ",..." : "", service_name(c->service), c->queue,
-	       arrivals_name(c->arrivals), c->load * capacity, c->load,
+	       nmu(c) < c->nbackends ? ",..." : "", service_name(c->service), c->queue,
+	       arrivals_name(c->arrivals.kind), c->load * capacity, c->load,
 	       (unsigned long long)c->requests, c->window, c->warmup, c->no_cpu ? ", no cpu_util" : "",
 	       c->forecast ? ", perfect forecast" : "", (unsigned long long)c->seed);
 	printf("%-8s %10s %10s %10s %8s %12s %7s %7s %8s\n", "policy", "mean_ms", "p50_ms", "p99_ms",
@@ -428,9 +395,10 @@ int cmd_sim(int argc, char **argv)
 		return QLB_EXIT_FAIL;
 	}
 	for (uint32_t i = 0; i < c.nbackends; i++) {
-		be[i].mu = c.mu[i % c.nmu] * (c.mu_is_ratio ? MU_UNIT : 1.0);
+		/* --mu in requests/s, else --mu-ratio (its default too). */
+		be[i].mu = c.mu.n ? c.mu.v[i % c.mu.n] : c.mu_ratio.v[i % c.mu_ratio.n] * MU_UNIT;
 		be[i].servers = c.servers;
-		be[i].weight = (uint32_t)c.weights[i % c.nweights];
+		be[i].weight = (uint32_t)c.weights.v[i % c.weights.n];
 		capacity += be[i].mu * be[i].servers;
 	}
 	sim_config_default(&cfg);
@@ -438,7 +406,7 @@ int cmd_sim(int argc, char **argv)
 	cfg.backends = be;
 	cfg.service = c.service;
 	cfg.queue = c.queue;
-	cfg.arrivals = c.arrivals;
+	cfg.arrivals = c.arrivals.kind;
 	cfg.load = c.load;
 	cfg.requests = c.requests;
 	cfg.window_s = c.window;
@@ -446,7 +414,7 @@ int cmd_sim(int argc, char **argv)
 	cfg.hide_cpu = c.no_cpu;
 	cfg.perfect_forecast = c.forecast;
 	cfg.seed = c.seed;
-	if (c.trace) {
+	if (c.arrivals.trace) {
 		rc = load_trace(&c, capacity, &trace);
 		if (rc) {
 			free(be);

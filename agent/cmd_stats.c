@@ -2,7 +2,6 @@
 /* `qlb stats`, `qlb status` and `qlb conn`: read-only views of the state. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,10 +12,29 @@
 #include <bpf/bpf.h>
 #include <jansson.h>
 
+#include "opts.h"
 #include "policy.h"
 #include "qlb.h"
 
-static const char stats_usage[] =
+struct stats_args {
+	int json;
+	double watch;
+	uint32_t count;
+};
+
+static const struct qlb_opt stats_opts[] = {
+	{ QLB_O_FLAG("json", 'j', struct stats_args, json, "one JSON object per report") },
+	{ QLB_O_DOUBLE("watch", 'w', "SECONDS", struct stats_args, watch, 0.1, 3600,
+		       "report every SECONDS with rates over the interval,\n"
+		       "until interrupted") },
+	{ QLB_O_U32("count", 'c', "N", struct stats_args, count, 1, UINT32_MAX,
+		    "with --watch: stop after N reports") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec stats_spec = {
+	.name = "stats",
+	.synopsis =
 	"Usage: qlb stats [--json] [--watch SECONDS [--count N]]\n"
 	"\n"
 	"Counters per VIP and per backend, summed over CPUs, and the reason\n"
@@ -25,30 +43,60 @@ static const char stats_usage[] =
 	"paper's rho / (mu (1 - rho))) come from the agent's last window, with\n"
 	"WEIGHT, the weight the ring was built with; '-' when no agent ran.\n"
 	"Response time (RT) runs from a request's first packet to the first\n"
-	"response packet, as seen by the balancer.\n"
-	"  -j, --json            one JSON object per report\n"
-	"  -w, --watch SECONDS   report every SECONDS (0.1-3600) with rates over\n"
-	"                        the interval, until interrupted\n"
-	"  -c, --count N         with --watch: stop after N reports\n"
-	"  -h, --help            this text\n";
+	"response packet, as seen by the balancer.\n",
+	.opts = stats_opts,
+};
 
-static const char status_usage[] =
+struct status_args {
+	int json;
+};
+
+static const struct qlb_opt status_opts[] = {
+	{ QLB_O_FLAG("json", 'j', struct status_args, json, "machine-readable output") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec status_spec = {
+	.name = "status",
+	.synopsis =
 	"Usage: qlb status [--json]\n"
 	"\n"
-	"Where qlb is attached, how, and how much state it holds.\n"
-	"  -j, --json  machine-readable output\n"
-	"  -h, --help  this text\n";
+	"Where qlb is attached, how, and how much state it holds.\n",
+	.opts = status_opts,
+};
 
-static const char conn_usage[] =
+static int parse_filter_endpoint(const char *s, void *dst, char *why, size_t len)
+{
+	return qlb_parse_endpoint(s, 0, dst, why, len);
+}
+
+struct conn_args {
+	struct qlb_endpoint client, backend;
+	int only_open, json;
+	uint32_t limit;
+};
+
+static const struct qlb_opt conn_opts[] = {
+	{ QLB_O_CUSTOM("client", 'c', "ADDR", struct conn_args, client, parse_filter_endpoint,
+		       "only flows from this client address") },
+	{ QLB_O_CUSTOM("backend", 'b', "ADDR", struct conn_args, backend, parse_filter_endpoint,
+		       "only flows to this backend address") },
+	{ QLB_O_FLAG("open", 'o', struct conn_args, only_open, "only flows with no FIN or RST seen") },
+	{ QLB_O_U32("limit", 'l', "N", struct conn_args, limit, 1, 2 * QLB_FLOW_TABLE_SIZE,
+		    "show at most N flows (default 100)") },
+	{ QLB_O_FLAG("json", 'j', struct conn_args, json, "machine-readable output") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec conn_spec = {
+	.name = "conn",
+	.synopsis =
 	"Usage: qlb conn list [--client ADDR] [--backend ADDR] [--open] [--limit N] [--json]\n"
 	"\n"
-	"Flows in the connection table: client, VIP, backend, state and idle time.\n"
-	"  -c, --client ADDR   only flows from this client address\n"
-	"  -b, --backend ADDR  only flows to this backend address\n"
-	"  -o, --open          only flows with no FIN or RST seen\n"
-	"  -l, --limit N       show at most N flows (default 100)\n"
-	"  -j, --json          machine-readable output\n"
-	"  -h, --help          this text\n";
+	"Flows in the connection table: client, VIP, backend, state and idle time.\n",
+	.opts = conn_opts,
+	.max_pos = 1,
+};
 
 static volatile sig_atomic_t stop_requested;
 
@@ -223,51 +271,17 @@ static void print_stats_text(json_t *r)
 
 int cmd_stats(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "count", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	struct qlb_stats_snapshot *cur = NULL, *prev = NULL, *tmp;
+	struct stats_args a = {};
+	struct qlb_opts_result res;
 	struct qlb_state *st = NULL;
-	double watch = 0;
-	uint32_t count = 0, n;
-	int c, err, json = 0;
+	uint32_t n;
+	int err;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jw:c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 'w':
-			if (qlb_parse_double(optarg, 0.1, 3600, &watch)) {
-				qlb_err("bad --watch '%s': want 0.1-3600 seconds", optarg);
-				return QLB_EXIT_USAGE;
-			}
-			break;
-		case 'c':
-			if (qlb_parse_u32(optarg, 1, UINT32_MAX, &count)) {
-				qlb_err("bad --count '%s': want a positive integer", optarg);
-				return QLB_EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			fputs(stats_usage, stdout);
-			return 0;
-		default:
-			qlb_err("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
-			return QLB_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		qlb_err("unexpected argument '%s'", argv[optind]);
-		return QLB_EXIT_USAGE;
-	}
-	if (count && !watch) {
+	err = qlb_opts_parse(&stats_spec, argc, argv, &a, &res);
+	if (err)
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
+	if (a.count && !a.watch) {
 		qlb_err("--count needs --watch");
 		return QLB_EXIT_USAGE;
 	}
@@ -294,24 +308,24 @@ int cmd_stats(int argc, char **argv)
 			break;
 		}
 		report = stats_json(st, cur, n ? prev : NULL);
-		if (json) {
-			json_dumpf(report, stdout, watch ? JSON_COMPACT : JSON_INDENT(2));
+		if (a.json) {
+			json_dumpf(report, stdout, a.watch ? JSON_COMPACT : JSON_INDENT(2));
 			putchar('\n');
 		} else {
-			if (watch && isatty(STDOUT_FILENO))
+			if (a.watch && isatty(STDOUT_FILENO))
 				fputs("\033[H\033[2J", stdout);
 			print_stats_text(report);
-			if (watch)
+			if (a.watch)
 				putchar('\n');
 		}
 		fflush(stdout);
 		json_decref(report);
-		if (!watch || (count && n + 1 >= count))
+		if (!a.watch || (a.count && n + 1 >= a.count))
 			break;
 		tmp = prev;
 		prev = cur;
 		cur = tmp;
-		usleep((useconds_t)(watch * 1e6));
+		usleep((useconds_t)(a.watch * 1e6));
 	}
 out:
 	free(cur);
@@ -329,34 +343,17 @@ static int count_request_flow(const struct qlb_flow_entry *e, void *ctx)
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+	struct status_args a = {};
+	struct qlb_opts_result res;
 	struct qlb_state *st = NULL;
 	json_t *root, *ifs;
 	__u32 key, next, *prev = NULL;
-	int c, err, json = 0, nbackends = 0, i;
+	int err, nbackends = 0, i;
 	long nflows = 0;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		if (c == 'j') {
-			json = 1;
-		} else if (c == 'h') {
-			fputs(status_usage, stdout);
-			return 0;
-		} else {
-			qlb_err("unknown option '%s' (see --help)", argv[optind - 1]);
-			return QLB_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		qlb_err("unexpected argument '%s'", argv[optind]);
-		return QLB_EXIT_USAGE;
-	}
+	err = qlb_opts_parse(&status_spec, argc, argv, &a, &res);
+	if (err)
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
 	err = qlb_state_open(&st, 0, 0);
 	if (!err)
 		err = qlb_state_read(st);
@@ -393,7 +390,7 @@ int cmd_status(int argc, char **argv)
 			 "interfaces", ifs, "vips", st->nvips, "backends", nbackends,
 			 "flows", (json_int_t)nflows,
 			 "flow_capacity", (json_int_t)QLB_FLOW_TABLE_SIZE);
-	if (json) {
+	if (a.json) {
 		json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
@@ -468,57 +465,22 @@ static int add_conn(const struct qlb_flow_entry *e, void *ctx)
 
 int cmd_conn(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "client", required_argument, NULL, 'c' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "open", no_argument, NULL, 'o' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct conn_filter f = { .limit = 100 };
+	struct conn_args a = { .limit = 100 };
+	struct conn_filter f = {};
+	struct qlb_opts_result res;
 	struct timespec now;
-	char why[160];
-	int c, err, json = 0;
+	int err;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:b:ol:jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-		case 'b':
-			if (qlb_parse_endpoint(optarg, 0, c == 'c' ? &f.client : &f.backend, why,
-					       sizeof(why))) {
-				qlb_err("%s", why);
-				return QLB_EXIT_USAGE;
-			}
-			break;
-		case 'o':
-			f.only_open = 1;
-			break;
-		case 'l':
-			if (qlb_parse_u32(optarg, 1, 2 * QLB_FLOW_TABLE_SIZE, &f.limit)) {
-				qlb_err("bad --limit '%s': want 1-%d", optarg, 2 * QLB_FLOW_TABLE_SIZE);
-				return QLB_EXIT_USAGE;
-			}
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs(conn_usage, stdout);
-			return 0;
-		default:
-			qlb_err("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
-			return QLB_EXIT_USAGE;
-		}
-	}
-	if (optind + 1 != argc || strcmp(argv[optind], "list")) {
-		qlb_err(optind >= argc ? "missing command: want 'conn list'" :
-			"unknown conn command '%s': want list", argv[optind]);
-		return QLB_EXIT_USAGE;
-	}
+	err = qlb_opts_parse(&conn_spec, argc, argv, &a, &res);
+	if (err)
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
+	if (res.npos != 1 || strcmp(res.pos[0], "list"))
+		return qlb_usage_error(res.npos ? "unknown conn command '%s': want list" :
+				       "missing command: want 'conn list'", res.pos[0]);
+	f.client = a.client;
+	f.backend = a.backend;
+	f.only_open = a.only_open;
+	f.limit = a.limit;
 	err = qlb_state_open(&f.st, 0, 0);
 	if (!err)
 		err = qlb_state_read(f.st);
@@ -532,7 +494,7 @@ int cmd_conn(int argc, char **argv)
 	f.now_ns = now.tv_sec * 1e9 + now.tv_nsec;
 	f.out = json_array();
 	err = qlb_flows_foreach(f.st, add_conn, &f);
-	if (json) {
+	if (a.json) {
 		json_dumpf(f.out, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
