@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* `qlb attach` and `qlb detach`. */
 #include <errno.h>
-#include <getopt.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,140 +8,173 @@
 
 #include <bpf/bpf.h>
 
+#include "doctor.h"
+#include "opts.h"
 #include "qlb.h"
 
-static const char attach_usage[] =
-	"Usage: qlb attach IFACE [--backend-iface IFACE] [--mode native|generic|auto]\n"
-	"\n"
-	"Attach the XDP program to IFACE, the client-facing interface. Backends\n"
-	"reached through another interface need it named with --backend-iface,\n"
-	"where the return path is reverse-NATed. Without it, IFACE carries both\n"
-	"directions (XDP_TX). The program stays attached when qlb exits.\n"
-	"  -b, --backend-iface IFACE  backend-facing interface\n"
-	"  -m, --mode MODE            native (driver), generic (skb) or auto:\n"
-	"                             native, else generic (default auto)\n"
-	"  -h, --help                 this text\n";
+struct attach_args {
+	struct qlb_opt_list backend_ifaces;
+	int mode;
+};
 
-static const char detach_usage[] =
-	"Usage: qlb detach IFACE\n"
-	"       qlb detach --all [--purge]\n"
+static const char *const mode_names[] = { "auto", "native", "generic" };
+static const struct qlb_opt_choice modes[] = {
+	{ "native", 1 }, { "generic", 2 }, { "auto", 0 }, { NULL, 0 }
+};
+
+static const struct qlb_opt attach_opts[] = {
+	{ QLB_O_LIST("backend-iface", 'b', "IFACE", struct attach_args, backend_ifaces,
+		     "an interface towards backends, where their replies are\n"
+		     "reverse-NATed; one per interface") },
+	{ QLB_O_CHOICE("mode", 'm', "MODE", struct attach_args, mode, modes,
+		       "native (driver), generic (skb) or auto: native,\n"
+		       "else generic (default auto)") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec attach_spec = {
+	.name = "attach",
+	.synopsis =
+	"Usage: qlb attach IFACE [--backend-iface IFACE ...] [--mode native|generic|auto]\n"
 	"\n"
-	"Detach the XDP program. VIPs, backends, counters and flows stay pinned\n"
-	"under the pin directory unless --purge removes them.\n"
-	"  -a, --all    detach from every interface qlb is attached to\n"
-	"  -P, --purge  with --all: also remove every pinned map\n"
-	"  -h, --help   this text\n";
+	"Attach the XDP program to IFACE, the client-facing interface, and to every\n"
+	"interface named with --backend-iface. A backend is reached through the\n"
+	"interface its route names, and that interface must carry qlb too. Without\n"
+	"--backend-iface, IFACE carries both directions (XDP_TX). Interfaces qlb is\n"
+	"attached to already are left as they are, so a later 'qlb attach IFACE -b\n"
+	"NEW' adds NEW; 'qlb detach NEW' removes it. The program stays attached when\n"
+	"qlb exits. Then the checks of 'qlb doctor' run and print what they find.\n",
+	.opts = attach_opts,
+	.max_pos = 1,
+};
+
+/* Detaches what this command attached, newest first: all or nothing. */
+static void undo(struct qlb_state *st, char *const *names, const int *attached, unsigned int n)
+{
+	while (n--)
+		if (attached[n])
+			qlb_detach(st, names[n]);
+}
 
 int cmd_attach(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "backend-iface", required_argument, NULL, 'b' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *iface, *backend_iface = NULL, *mode = "auto";
+	struct attach_args a = {};
+	char *names[1 + QLB_OPT_LIST_MAX];
+	int attached[1 + QLB_OPT_LIST_MAX] = {};
+	uint32_t roles[1 + QLB_OPT_LIST_MAX];
+	struct qlb_opts_result res;
 	struct qlb_state *st = NULL;
-	int c, err;
+	unsigned int n = 0, i, j;
+	int err;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "b:m:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			backend_iface = optarg;
-			break;
-		case 'm':
-			mode = optarg;
-			break;
-		case 'h':
-			fputs(attach_usage, stdout);
-			return 0;
-		default:
-			qlb_err("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
-			return QLB_EXIT_USAGE;
+	err = qlb_opts_parse(&attach_spec, argc, argv, &a, &res);
+	if (err)
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
+	if (res.npos != 1)
+		return qlb_usage_error("missing interface (see qlb attach --help)");
+
+	/* The client interface carries backends too unless named apart. */
+	names[n] = res.pos[0];
+	roles[n++] = a.backend_ifaces.n ? QLB_IF_CLIENT : QLB_IF_CLIENT | QLB_IF_BACKEND;
+	for (i = 0; i < a.backend_ifaces.n; i++) {
+		for (j = 1; j < n; j++)
+			if (!strcmp(names[j], a.backend_ifaces.v[i]))
+				return qlb_usage_error("--backend-iface %s given twice", names[j]);
+		if (!strcmp(names[0], a.backend_ifaces.v[i])) {
+			roles[0] |= QLB_IF_BACKEND;
+			continue;
 		}
+		names[n] = (char *)a.backend_ifaces.v[i];
+		roles[n++] = QLB_IF_BACKEND;
 	}
-	if (optind + 1 != argc) {
-		qlb_err(optind >= argc ? "missing interface (see --help)" :
-			"unexpected argument '%s'", argv[optind + 1]);
-		return QLB_EXIT_USAGE;
+	/* Every name before anything is touched. */
+	for (i = 0; i < n; i++) {
+		if (strlen(names[i]) >= IF_NAMESIZE)
+			return qlb_usage_error("bad interface name '%s': longer than %d characters",
+					       names[i], IF_NAMESIZE - 1);
+		if (!if_nametoindex(names[i]))
+			return qlb_usage_error("no interface named '%s'%s", names[i],
+					       qlb_netns_is_host() ? "" :
+					       " in this network namespace");
 	}
-	iface = argv[optind];
-	if (strcmp(mode, "native") && strcmp(mode, "generic") && strcmp(mode, "auto")) {
-		qlb_err("bad --mode '%s': want native, generic or auto", mode);
-		return QLB_EXIT_USAGE;
-	}
-	/* Check both names before touching anything. */
-	if (!if_nametoindex(iface) || (backend_iface && !if_nametoindex(backend_iface))) {
-		qlb_err("no interface named '%s'",
-			!if_nametoindex(iface) ? iface : backend_iface);
-		return QLB_EXIT_USAGE;
-	}
-	if (backend_iface && !strcmp(backend_iface, iface))
-		backend_iface = NULL;
 
 	err = qlb_state_open(&st, 1, 1);
 	if (err)
 		goto out;
-	err = qlb_attach(st, iface, backend_iface ? QLB_IF_CLIENT :
-			 QLB_IF_CLIENT | QLB_IF_BACKEND, mode);
-	if (!err && backend_iface) {
-		err = qlb_attach(st, backend_iface, QLB_IF_BACKEND, mode);
-		if (err)
-			qlb_detach(st, iface);	/* all or nothing */
+	for (i = 0; i < n; i++) {
+		err = qlb_attach(st, names[i], roles[i], mode_names[a.mode], &attached[i]);
+		if (err) {
+			undo(st, names, attached, i);
+			goto out;
+		}
 	}
+	qlb_doctor_warn(st);
 out:
 	qlb_state_close(st);
 	return qlb_exit_code(err);
 }
 
+struct detach_args {
+	int all, purge;
+};
+
+static const struct qlb_opt detach_opts[] = {
+	{ QLB_O_FLAG("all", 'a', struct detach_args, all,
+		     "detach from every interface qlb is attached to") },
+	{ QLB_O_FLAG("purge", 'P', struct detach_args, purge,
+		     "with --all: also remove every pinned map (flows and\n"
+		     "counters go with them)") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec detach_spec = {
+	.name = "detach",
+	.synopsis =
+	"Usage: qlb detach IFACE\n"
+	"       qlb detach --all [--purge]\n"
+	"\n"
+	"Detach the XDP program. VIPs, backends, counters and flows stay pinned\n"
+	"under the pin directory unless --purge removes them. --all --purge also\n"
+	"removes pins that another version of qlb left.\n",
+	.opts = detach_opts,
+	.max_pos = 1,
+};
+
 int cmd_detach(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "all", no_argument, NULL, 'a' },
-		{ "purge", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+	struct detach_args a = {};
+	struct qlb_opts_result res;
 	struct qlb_state *st = NULL;
-	int c, err, all = 0, purge = 0;
+	const char *dir;
+	uint32_t version;
+	int err;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "aPh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a':
-			all = 1;
-			break;
-		case 'P':
-			purge = 1;
-			break;
-		case 'h':
-			fputs(detach_usage, stdout);
-			return 0;
-		default:
-			qlb_err("unknown option '%s' (see --help)", argv[optind - 1]);
-			return QLB_EXIT_USAGE;
-		}
+	err = qlb_opts_parse(&detach_spec, argc, argv, &a, &res);
+	if (err)
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
+	if (a.all ? res.npos != 0 : res.npos != 1)
+		return qlb_usage_error(a.all ? "--all takes no interface" :
+				       "missing interface (see qlb detach --help)");
+	if (a.purge && !a.all)
+		return qlb_usage_error("--purge needs --all");
+	dir = qlb_pin_dir();
+	if (a.purge) {
+		err = qlb_pin_dir_check(dir);
+		if (err)
+			return qlb_exit_code(err);
+		if (access(dir, F_OK))
+			return 0;	/* nothing pinned: nothing to do */
+		/* Pins this qlb cannot read (another ABI, or half made) are
+		 * removed without being read. */
+		err = qlb_pins_abi_version(dir, &version);
+		if (err || version != QLB_ABI_VERSION)
+			goto purge;
 	}
-	if (all ? optind != argc : optind + 1 != argc) {
-		qlb_err(all ? "--all takes no interface" : "missing interface (see --help)");
-		return QLB_EXIT_USAGE;
-	}
-	if (purge && !all) {
-		qlb_err("--purge needs --all");
-		return QLB_EXIT_USAGE;
-	}
-	if (purge && access(qlb_pin_dir(), F_OK))
-		return 0;	/* nothing pinned: nothing to do */
 	err = qlb_state_open(&st, 0, 1);
-	if (err == -ENOENT && purge)	/* nothing usable pinned: clear what is */
-		return qlb_exit_code(qlb_purge_pins(qlb_pin_dir()));
 	if (err)
 		return qlb_exit_code(err);
-	if (!all) {
-		err = qlb_detach(st, argv[optind]);
+	if (!a.all) {
+		err = qlb_detach(st, res.pos[0]);
 		qlb_state_close(st);
 		return qlb_exit_code(err);
 	}
@@ -161,10 +193,11 @@ int cmd_detach(int argc, char **argv)
 		}
 	}
 	qlb_state_close(st);
-	if (purge) {
-		err = qlb_purge_pins(qlb_pin_dir());
-		if (err)
-			qlb_err("cannot remove %s: %s", qlb_pin_dir(), strerror(-err));
-	}
+	if (!a.purge)
+		return 0;
+purge:
+	err = qlb_purge_pins(dir);
+	if (err)
+		qlb_err("cannot remove %s: %s", dir, strerror(-err));
 	return qlb_exit_code(err);
 }

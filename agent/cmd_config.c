@@ -6,7 +6,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,132 +13,118 @@
 #include <bpf/bpf.h>
 #include <jansson.h>
 
+#include "doctor.h"
+#include "opts.h"
 #include "policy.h"
 #include "qlb.h"
 
-static const char vip_usage[] =
+static int parse_policy_opt(const char *s, void *dst, char *why, size_t len)
+{
+	int p = qlb_policy_parse(s);
+
+	if (p < 0 || p == QLB_POLICY_ORACLE) {
+		snprintf(why, len, "want rr, wrr, lc, p2c, lcpu, lram, dlbqt or qlb");
+		return -EINVAL;
+	}
+	*(int *)dst = p;
+	return 0;
+}
+
+struct config_args {
+	const char *verb;
+	const char *pos[3];
+	int npos;
+	int proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	int have_weight;
+	uint32_t weight;
+	int drain;		/* 1 drain, -1 undrain, 0 unchanged */
+	int drain_flag, undrain_flag;
+	int json;
+	int policy;		/* enum qlb_policy_kind, -1 unset */
+};
+
+static const struct qlb_opt_choice protos[] = {
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { NULL, 0 }
+};
+
+#define PROTO_OPT(help) \
+	{ QLB_O_CHOICE("proto", 'p', "tcp|udp", struct config_args, proto, protos, help) }
+#define JSON_OPT { QLB_O_FLAG("json", 'j', struct config_args, json, "machine-readable output (list)") }
+
+static const struct qlb_opt vip_opts[] = {
+	PROTO_OPT("transport protocol (default tcp)"),
+	{ QLB_O_CUSTOM("policy", 'P', "NAME", struct config_args, policy, parse_policy_opt,
+		       "how the agent weighs the backends (default wrr):\n"
+		       "rr, wrr, lc, p2c, lcpu, lram, dlbqt or qlb (see README)") },
+	JSON_OPT,
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec vip_spec = {
+	.name = "vip",
+	.synopsis =
 	"Usage: qlb vip add ADDR:PORT [--proto tcp|udp] [--policy NAME]\n"
 	"       qlb vip set ADDR:PORT [--proto tcp|udp] --policy NAME\n"
 	"       qlb vip del ADDR:PORT [--proto tcp|udp]\n"
 	"       qlb vip list [--json]\n"
 	"\n"
-	"Manage virtual IPs. IPv6 addresses go in brackets: [2001:db8::1]:80.\n"
-	"  -p, --proto tcp|udp  transport protocol (default tcp)\n"
-	"  -P, --policy NAME    how the agent weighs the backends (default wrr):\n"
-	"                       rr, wrr, lc, p2c, lcpu, lram, dlbqt or qlb (see README)\n"
-	"  -j, --json           machine-readable output (list)\n"
-	"  -h, --help           this text\n"
-	"Deleting a VIP deletes its backends; its established flows stop.\n";
+	"Manage virtual IPs. IPv6 addresses go in brackets: [2001:db8::1]:80.\n",
+	.epilog = "Deleting a VIP deletes its backends; its established flows stop.\n",
+	.opts = vip_opts,
+	.max_pos = 2,
+};
 
-static const char backend_usage[] =
+static const struct qlb_opt backend_opts[] = {
+	{ QLB_O_U32("weight", 'w', "W", struct config_args, weight, 0, QLB_MAX_WEIGHT,
+		    "share of new flows, 0-65535 (default 1); the ring\n"
+		    "gives each backend W / sum(W) of its slots") },
+	{ QLB_O_FLAG("drain", 'd', struct config_args, drain_flag,
+		     "take no new flows; established flows stay"), .group = 1 },
+	{ QLB_O_FLAG("undrain", 'u', struct config_args, undrain_flag, "take new flows again"),
+	  .group = 1 },
+	PROTO_OPT("the VIP's protocol (default tcp)"),
+	JSON_OPT,
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec backend_spec = {
+	.name = "backend",
+	.synopsis =
 	"Usage: qlb backend add VIP ADDR[:PORT] [--weight W] [--proto tcp|udp]\n"
 	"       qlb backend set VIP ADDR[:PORT] [--weight W] [--drain | --undrain]\n"
 	"       qlb backend del VIP ADDR[:PORT]\n"
 	"       qlb backend list [VIP] [--json]\n"
 	"\n"
 	"Manage the backends (real servers) of a VIP. VIP is ADDR:PORT; a backend\n"
-	"without a port receives the VIP's port.\n"
-	"  -w, --weight W       share of new flows, 0-65535 (default 1); the ring\n"
-	"                       gives each backend W / sum(W) of its slots\n"
-	"  -d, --drain          take no new flows; established flows stay\n"
-	"  -u, --undrain        take new flows again\n"
-	"  -p, --proto tcp|udp  the VIP's protocol (default tcp)\n"
-	"  -j, --json           machine-readable output (list)\n"
-	"  -h, --help           this text\n";
-
-struct config_args {
-	const char *verb;
-	const char *pos[3];
-	int npos;
-	uint8_t proto;
-	int have_weight;
-	uint32_t weight;
-	int drain;		/* 1 drain, -1 undrain, 0 unchanged */
-	int json;
-	int policy;		/* enum qlb_policy_kind, -1 unset */
+	"without a port receives the VIP's port. A backend is reached through the\n"
+	"interface its route names; 'qlb attach' must cover that interface.\n",
+	.opts = backend_opts,
+	.max_pos = 3,
 };
 
-static int parse_config_args(int argc, char **argv, const char *usage,
+/* 0, 1 after --help, or -EINVAL (reported). */
+static int parse_config_args(int argc, char **argv, const struct qlb_cmd_spec *spec,
 			     struct config_args *a)
 {
-	static const struct option opts[] = {
-		{ "proto", required_argument, NULL, 'p' },
-		{ "weight", required_argument, NULL, 'w' },
-		{ "drain", no_argument, NULL, 'd' },
-		{ "undrain", no_argument, NULL, 'u' },
-		{ "policy", required_argument, NULL, 'P' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	int c;
+	struct qlb_opts_result res;
+	int err;
 
 	memset(a, 0, sizeof(*a));
 	a->proto = IPPROTO_TCP;
 	a->weight = 1;
 	a->policy = -1;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:w:dujP:h", opts, NULL)) != -1 ||
-	       optind < argc) {
-		if (c == -1) {
-			/* A positional argument: keep it and go on parsing. */
-			if (a->npos == 0 && !a->verb)
-				a->verb = argv[optind];
-			else if (a->npos < 3)
-				a->pos[a->npos++] = argv[optind];
-			else {
-				qlb_err("unexpected argument '%s'", argv[optind]);
-				return -EINVAL;
-			}
-			optind++;
-			continue;
-		}
-		switch (c) {
-		case 'p':
-			if (qlb_parse_proto(optarg, &a->proto)) {
-				qlb_err("bad --proto '%s': want tcp or udp", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'w':
-			if (qlb_parse_u32(optarg, 0, QLB_MAX_WEIGHT, &a->weight)) {
-				qlb_err("bad --weight '%s': want 0-%d", optarg, QLB_MAX_WEIGHT);
-				return -EINVAL;
-			}
-			a->have_weight = 1;
-			break;
-		case 'd':
-		case 'u':
-			if (a->drain) {
-				qlb_err("--drain and --undrain exclude each other");
-				return -EINVAL;
-			}
-			a->drain = c == 'd' ? 1 : -1;
-			break;
-		case 'j':
-			a->json = 1;
-			break;
-		case 'P':
-			a->policy = qlb_policy_parse(optarg);
-			if (a->policy < 0 || a->policy == QLB_POLICY_ORACLE) {
-				qlb_err("bad --policy '%s': want rr, wrr, lc, p2c, lcpu, lram, dlbqt or qlb",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
-		default:
-			qlb_err("unknown option '%s' (see --help)", argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (!a->verb) {
-		qlb_err("missing command (see --help)");
+	err = qlb_opts_parse(spec, argc, argv, a, &res);
+	if (err)
+		return err;
+	if (!res.npos) {
+		qlb_err("missing command (see qlb %s --help)", spec->name);
 		return -EINVAL;
 	}
+	a->verb = res.pos[0];
+	for (unsigned int i = 1; i < res.npos; i++)
+		a->pos[a->npos++] = res.pos[i];
+	a->have_weight = qlb_opts_given(spec, &res, "weight");
+	a->drain = a->drain_flag ? 1 : a->undrain_flag ? -1 : 0;
 	return 0;
 }
 
@@ -274,16 +259,12 @@ int cmd_vip(int argc, char **argv)
 	struct qlb_vip_key k;
 	int err, is_list;
 
-	err = parse_config_args(argc, argv, vip_usage, &a);
+	err = parse_config_args(argc, argv, &vip_spec, &a);
 	if (err)
-		return qlb_exit_code(err);
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
 	is_list = !strcmp(a.verb, "list") || !strcmp(a.verb, "show");
 	if (!is_list && strcmp(a.verb, "add") && strcmp(a.verb, "del") && strcmp(a.verb, "set")) {
 		qlb_err("unknown vip command '%s': want add, set, del or list", a.verb);
-		return QLB_EXIT_USAGE;
-	}
-	if (a.have_weight || a.drain) {
-		qlb_err("'vip %s' takes no --weight/--drain (they are backend options)", a.verb);
 		return QLB_EXIT_USAGE;
 	}
 	if (!strcmp(a.verb, "set") && a.policy < 0) {
@@ -325,6 +306,7 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v,
 	struct qlb_backend b = {};
 	struct qlb_nexthop nh;
 	char buf[64], why[160];
+	uint32_t id;
 	int err;
 
 	qlb_format_endpoint(&ep->addr, ep->family, ep->port, buf, sizeof(buf));
@@ -351,7 +333,9 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v,
 	b.ifindex = nh.ifindex;
 	memcpy(b.dmac, nh.dmac, 6);
 	memcpy(b.smac, nh.smac, 6);
-	err = qlb_backend_insert(st, &b, NULL);
+	err = qlb_backend_insert(st, &b, &id);
+	if (!err)
+		qlb_doctor_warn_backend(st, id);
 	if (err == -ENOSPC)
 		qlb_err("no room for another backend (at most %d)", QLB_MAX_BACKENDS);
 	else if (err == -EOPNOTSUPP || err == -EINVAL)
@@ -466,9 +450,9 @@ int cmd_backend(int argc, char **argv)
 	char why[160], buf[64];
 	int err, is_list, is_add;
 
-	err = parse_config_args(argc, argv, backend_usage, &a);
+	err = parse_config_args(argc, argv, &backend_spec, &a);
 	if (err)
-		return qlb_exit_code(err);
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
 	is_list = !strcmp(a.verb, "list") || !strcmp(a.verb, "show");
 	is_add = !strcmp(a.verb, "add");
 	if (!is_list && !is_add && strcmp(a.verb, "set") && strcmp(a.verb, "del")) {
@@ -490,10 +474,6 @@ int cmd_backend(int argc, char **argv)
 		}
 		if (!err && !is_add && strcmp(a.verb, "set") && (a.have_weight || a.drain)) {
 			qlb_err("'backend %s' takes no --weight/--drain", a.verb);
-			err = -EINVAL;
-		}
-		if (!err && a.policy >= 0) {
-			qlb_err("'backend %s' takes no --policy (it is a VIP option)", a.verb);
 			err = -EINVAL;
 		}
 		if (!err && is_add && a.drain) {

@@ -11,6 +11,7 @@
  * another tool's netlink attach, and is what `qlb detach` removes.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdlib.h>
@@ -39,6 +40,24 @@ static void link_pin_path(char *buf, size_t len, const char *pin_dir,
 	snprintf(buf, len, "%s/link_%s", pin_dir, ifname);
 }
 
+/* The pin directory and its parents (a namespace's lives in
+ * /sys/fs/bpf/qlb/netns/NAME). */
+static int mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(path, 0700) && errno != EEXIST ? -errno : 0;
+}
+
 int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
@@ -46,8 +65,9 @@ int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 	char path[512];
 	int fd, err, ncpus;
 
-	if (mkdir(pin_dir, 0700) && errno != EEXIST)
-		return -errno;
+	err = mkdir_p(pin_dir);
+	if (err)
+		return err;
 	skel = qlb_bpf__open_opts(&opts);
 	if (!skel)
 		return -errno;
@@ -80,6 +100,15 @@ int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 	return 0;
 }
 
+int qlb_skel_stamp_abi(struct qlb_bpf *skel)
+{
+	struct qlb_abi_info info = { .version = QLB_ABI_VERSION };
+	__u32 key = 0;
+
+	return bpf_map__update_elem(skel->maps.abi, &key, sizeof(key), &info, sizeof(info),
+				    BPF_ANY);
+}
+
 int qlb_loader_create_pins(const char *pin_dir)
 {
 	struct qlb_bpf *skel;
@@ -89,8 +118,11 @@ int qlb_loader_create_pins(const char *pin_dir)
 	if (err)
 		return err;
 	/* Loading pins every map (LIBBPF_PIN_BY_NAME); the program itself is
-	 * dropped with the skeleton until `qlb attach` needs it. */
+	 * dropped with the skeleton until `qlb attach` needs it. The ABI
+	 * version goes in last: pins without it are incomplete. */
 	err = qlb_bpf__load(skel);
+	if (!err)
+		err = qlb_skel_stamp_abi(skel);
 	qlb_bpf__destroy(skel);
 	return err;
 }
@@ -169,8 +201,19 @@ static int pin_as_link(struct qlb_state *st, struct xdp_program *prog,
 	return err;
 }
 
+/* A record of ifaces still describes this namespace: the index names the
+ * same interface, and a program runs there. */
+static int recorded_attachment_live(const struct qlb_iface *info)
+{
+	char name[IF_NAMESIZE];
+	__u32 prog_id = 0;
+
+	return if_indextoname(info->ifindex, name) && !strncmp(name, info->name, sizeof(name)) &&
+	       !bpf_xdp_query_id((int)info->ifindex, 0, &prog_id) && prog_id;
+}
+
 int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
-	       const char *mode_str)
+	       const char *mode_str, int *attached)
 {
 	enum xdp_attach_mode mode = parse_mode(mode_str), tried;
 	struct qlb_iface info = {}, existing;
@@ -178,9 +221,10 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 	struct xdp_program *prog = NULL;
 	struct qlb_bpf *skel = NULL;
 	char path[512];
-	int ifindex, err, legacy;
+	int ifindex, err, legacy, native_err = 0;
 	__u32 key;
 
+	*attached = 0;
 	if ((int)mode < 0) {
 		qlb_err("bad --mode '%s': want native, generic or auto", mode_str);
 		return -EINVAL;
@@ -191,11 +235,23 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 		return -ENODEV;
 	}
 	key = ifindex;
-	if (!bpf_map_lookup_elem(st->maps.ifaces, &key, &existing)) {
-		if (existing.role & role) {
-			qlb_err("qlb is already attached to %s", ifname);
+	if (!bpf_map_lookup_elem(st->maps.ifaces, &key, &existing) &&
+	    !recorded_attachment_live(&existing)) {
+		/* The record outlived its interface (a namespace deleted, an
+		 * index reused): forget it and attach afresh. */
+		link_pin_path(path, sizeof(path), st->pin_dir, existing.name);
+		unlink(path);
+		bpf_map_delete_elem(st->maps.ifaces, &key);
+	} else if (!bpf_map_lookup_elem(st->maps.ifaces, &key, &existing)) {
+		/* Attached already: nothing to do, unless asked for another
+		 * mode, which takes a detach (the flows stay). */
+		if (mode != XDP_MODE_UNSPEC && mode != (enum xdp_attach_mode)existing.xdp_mode) {
+			qlb_err("qlb is attached to %s in %s mode: 'qlb detach %s' first to change it",
+				ifname, mode_name(existing.xdp_mode), ifname);
 			return -EEXIST;
 		}
+		if ((existing.role & role) == role)
+			return 0;
 		/* Same interface for clients and backends: one attachment. */
 		existing.role |= role;
 		return bpf_map_update_elem(st->maps.ifaces, &key, &existing, BPF_EXIST) ? -errno : 0;
@@ -212,8 +268,11 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 	/* Generic mode is the fallback for drivers without native XDP, not a
 	 * way around a program that already owns the interface. */
 	if (err && mode == XDP_MODE_UNSPEC && err != -EBUSY && err != -EEXIST) {
+		native_err = err;	/* for `qlb doctor`: why not native */
 		tried = XDP_MODE_SKB;
 		err = xdp_program__attach(prog, ifindex, tried, 0);
+	} else if (mode == XDP_MODE_SKB) {
+		native_err = QLB_IF_NATIVE_NOT_TRIED;
 	}
 	qlb_libs_quiet(0);
 	if (err) {
@@ -244,6 +303,7 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 	info.ifindex = ifindex;
 	info.role = role;
 	info.xdp_mode = tried;
+	info.native_err = native_err;
 	snprintf(info.name, sizeof(info.name), "%s", ifname);
 	if (bpf_map_update_elem(st->maps.tx_ports, &key, &key, BPF_ANY) ||
 	    bpf_map_update_elem(st->maps.ifaces, &key, &info, BPF_ANY)) {
@@ -252,6 +312,7 @@ int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 		qlb_detach(st, ifname);
 		goto out;
 	}
+	*attached = 1;
 	if (qlb_verbose)
 		fprintf(stderr, "attached to %s (ifindex %d) in %s mode%s\n", ifname,
 			ifindex, mode_name(tried), legacy ? " via a pinned bpf_link" :
@@ -265,8 +326,10 @@ out:
 	return err;
 }
 
-/* Detaches whatever qlb put on the interface: its pinned link, or its
- * program inside libxdp's dispatcher. */
+/* Detaches whatever qlb put on the interface: its pinned link (which is
+ * qlb's wherever the interface now is), or its program inside libxdp's
+ * dispatcher, found by ifindex: only where that index still names the
+ * interface, since in another namespace it may be anything. */
 static int detach_program(struct qlb_state *st, const char *ifname, int ifindex,
 			  enum xdp_attach_mode mode)
 {
@@ -283,6 +346,8 @@ static int detach_program(struct qlb_state *st, const char *ifname, int ifindex,
 			unlink(path);
 		return err == -ENOLINK ? 0 : err;
 	}
+	if ((int)if_nametoindex(ifname) != ifindex)
+		return 0;	/* gone, or not here: nothing of ours to detach */
 	pin_path(path, sizeof(path), st->pin_dir, PROG_PIN);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -346,22 +411,36 @@ int qlb_detach(struct qlb_state *st, const char *ifname)
 int qlb_purge_pins(const char *pin_dir)
 {
 	struct dirent *de;
-	char path[512];
+	char path[PATH_MAX];
 	DIR *d;
-	int err = 0;
+	int err = 0, fd;
 
 	d = opendir(pin_dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		/* Other namespaces' pins live in subdirectories: not ours. */
+		if (de->d_name[0] == '.' || de->d_type == DT_DIR)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
+		/* A pinned link detaches with its last reference; detach it
+		 * anyway, in case something else holds one. */
+		if (!strncmp(de->d_name, "link_", 5) && (fd = bpf_obj_get(path)) >= 0) {
+			bpf_link_detach(fd);
+			close(fd);
+		}
 		if (unlink(path) && !err)
 			err = -errno;
 	}
 	closedir(d);
-	if (rmdir(pin_dir) && !err)
+	/* The directory goes when nothing else is in it, and a namespace's
+	 * (QLB_DEFAULT_PIN_DIR/netns/NAME) takes netns/ and the default
+	 * directory along once they are empty. */
+	if (rmdir(pin_dir) && errno != ENOTEMPTY && errno != EEXIST && !err)
 		err = -errno;
+	if (!err && !strncmp(pin_dir, QLB_DEFAULT_PIN_DIR "/netns/",
+			     strlen(QLB_DEFAULT_PIN_DIR "/netns/")) &&
+	    !rmdir(QLB_DEFAULT_PIN_DIR "/netns"))
+		rmdir(QLB_DEFAULT_PIN_DIR);
 	return err;
 }

@@ -22,21 +22,24 @@
 #define NUD_USABLE (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | \
 		    NUD_PERMANENT | NUD_NOARP)
 
-static int lookup_neigh(struct nl_sock *sk, int ifindex, struct nl_addr *dst,
-			uint8_t mac[6])
+/* The neighbour entry of dst on ifindex: its NUD state (0: none) and, when
+ * usable, its MAC. */
+static int neigh_entry(struct nl_sock *sk, int ifindex, struct nl_addr *dst,
+		       uint16_t *state, uint8_t mac[6])
 {
 	struct nl_cache *cache = NULL;
 	struct rtnl_neigh *n;
 	struct nl_addr *ll;
 	int found = 0;
 
+	*state = 0;
 	if (rtnl_neigh_alloc_cache(sk, &cache) < 0)
 		return -ENOMEM;
 	n = rtnl_neigh_get(cache, ifindex, dst);
 	if (n) {
 		ll = rtnl_neigh_get_lladdr(n);
-		if ((rtnl_neigh_get_state(n) & NUD_USABLE) && ll &&
-		    nl_addr_get_len(ll) == 6) {
+		*state = (uint16_t)rtnl_neigh_get_state(n);
+		if ((*state & NUD_USABLE) && ll && nl_addr_get_len(ll) == 6) {
 			memcpy(mac, nl_addr_get_binary_addr(ll), 6);
 			found = 1;
 		}
@@ -44,6 +47,73 @@ static int lookup_neigh(struct nl_sock *sk, int ifindex, struct nl_addr *dst,
 	}
 	nl_cache_free(cache);
 	return found ? 0 : -EAGAIN;
+}
+
+static int lookup_neigh(struct nl_sock *sk, int ifindex, struct nl_addr *dst, uint8_t mac[6])
+{
+	uint16_t state;
+
+	return neigh_entry(sk, ifindex, dst, &state, mac);
+}
+
+/* A route lookup and what it leaves to release. */
+struct route_q {
+	struct nl_sock *sk;
+	struct nl_addr *dst;
+	struct rtnl_route *route;
+	uint32_t ifindex;	/* the first next hop's interface */
+	struct nl_addr *next_hop;	/* its gateway, else dst (on-link) */
+};
+
+static void route_done(struct route_q *q)
+{
+	if (q->route)
+		rtnl_route_put(q->route);
+	nl_addr_put(q->dst);
+	nl_socket_free(q->sk);
+}
+
+/* Looks up the route to addr: -ENOMEM, -EIO (no netlink) or -EHOSTUNREACH;
+ * route_done() after it either way. */
+static int route_lookup(const union qlb_addr *addr, uint8_t family, struct route_q *q)
+{
+	int af = family == QLB_FAMILY_V4 ? AF_INET : AF_INET6;
+	struct rtnl_nexthop *hop;
+
+	memset(q, 0, sizeof(*q));
+	q->sk = nl_socket_alloc();
+	q->dst = nl_addr_build(af, addr->bytes, af == AF_INET ? 4 : 16);
+	if (!q->sk || !q->dst)
+		return -ENOMEM;
+	if (nl_connect(q->sk, NETLINK_ROUTE) < 0)
+		return -EIO;
+	if (rtnl_route_lookup(q->sk, q->dst, &q->route) < 0 || !q->route ||
+	    !(hop = rtnl_route_nexthop_n(q->route, 0)))
+		return -EHOSTUNREACH;
+	q->ifindex = (uint32_t)rtnl_route_nh_get_ifindex(hop);
+	q->next_hop = rtnl_route_nh_get_gateway(hop);
+	return 0;
+}
+
+int qlb_route_query(const union qlb_addr *addr, uint8_t family, struct qlb_route_info *ri)
+{
+	struct route_q q;
+	int err;
+
+	memset(ri, 0, sizeof(*ri));
+	err = route_lookup(addr, family, &q);
+	if (!err) {
+		ri->ifindex = q.ifindex;
+		ri->type = rtnl_route_get_type(q.route);
+		ri->has_gateway = q.next_hop != NULL;
+		if (!q.next_hop)
+			q.next_hop = q.dst;
+		memcpy(ri->nexthop.bytes, nl_addr_get_binary_addr(q.next_hop),
+		       nl_addr_get_len(q.next_hop) < 16 ? nl_addr_get_len(q.next_hop) : 16);
+		neigh_entry(q.sk, (int)ri->ifindex, q.next_hop, &ri->neigh_state, ri->mac);
+	}
+	route_done(&q);
+	return err;
 }
 
 static int kick_neigh(struct nl_sock *sk, int ifindex, struct nl_addr *dst)
@@ -82,60 +152,39 @@ int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
 			int timeout_ms, struct qlb_nexthop *nh, char *errbuf,
 			size_t errlen)
 {
-	int af = family == QLB_FAMILY_V4 ? AF_INET : AF_INET6;
-	struct nl_addr *dst = NULL, *target;
-	struct rtnl_route *route = NULL;
-	struct rtnl_nexthop *hop;
-	struct nl_sock *sk;
+	struct nl_addr *target;
+	struct route_q q;
 	int err, waited;
 
-	sk = nl_socket_alloc();
-	if (!sk)
-		return -ENOMEM;
-	if (nl_connect(sk, NETLINK_ROUTE) < 0) {
-		snprintf(errbuf, errlen, "cannot open a netlink socket");
-		err = -EIO;
+	err = route_lookup(addr, family, &q);
+	if (err) {
+		snprintf(errbuf, errlen, err == -EHOSTUNREACH ? "no route to the backend" :
+			 "cannot ask the kernel's route table");
 		goto out;
 	}
-	dst = nl_addr_build(af, addr->bytes, af == AF_INET ? 4 : 16);
-	if (!dst) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (rtnl_route_lookup(sk, dst, &route) < 0 || !route ||
-	    !(hop = rtnl_route_nexthop_n(route, 0))) {
-		snprintf(errbuf, errlen, "no route to the backend");
-		err = -EHOSTUNREACH;
-		goto out;
-	}
-	nh->ifindex = rtnl_route_nh_get_ifindex(hop);
-	target = rtnl_route_nh_get_gateway(hop);
-	if (!target)
-		target = dst;	/* on-link: the backend is its own next hop */
-
-	err = link_mac(sk, nh->ifindex, nh->smac);
+	nh->ifindex = q.ifindex;
+	/* On-link, the backend is its own next hop. */
+	target = q.next_hop ? q.next_hop : q.dst;
+	err = link_mac(q.sk, nh->ifindex, nh->smac);
 	if (err) {
 		snprintf(errbuf, errlen, "egress interface %u has no MAC address",
 			 nh->ifindex);
 		goto out;
 	}
 	for (waited = 0;; waited += 10) {
-		err = lookup_neigh(sk, nh->ifindex, target, nh->dmac);
+		err = lookup_neigh(q.sk, nh->ifindex, target, nh->dmac);
 		if (err != -EAGAIN || waited >= timeout_ms)
 			break;
 		/* Ask again now and then: a probe sent before the link was
 		 * fully up may have gone nowhere. */
 		if (waited % 250 == 0)
-			kick_neigh(sk, nh->ifindex, target);
+			kick_neigh(q.sk, nh->ifindex, target);
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}
 	if (err)
 		snprintf(errbuf, errlen, "next hop's MAC address unresolved after %d ms",
 			 timeout_ms);
 out:
-	if (route)
-		rtnl_route_put(route);
-	nl_addr_put(dst);
-	nl_socket_free(sk);
+	route_done(&q);
 	return err;
 }

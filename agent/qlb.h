@@ -73,6 +73,7 @@ struct qlb_maps {
 	int backend_active;
 	int backend_gc;
 	int backend_refused;
+	int abi;
 };
 
 struct qlb_vip_entry {
@@ -127,7 +128,27 @@ struct qlb_state {
 
 #define QLB_MU_MAX_AGE_NS	(5 * 1000000000ull)
 
+/* $QLB_PIN_DIR, else the default of this network namespace: QLB_DEFAULT_PIN_DIR
+ * in the host's, QLB_DEFAULT_PIN_DIR/netns/NAME in a namespace named NAME
+ * under /run/netns (ino-N for an unnamed one), so that balancers in two
+ * namespaces of one host never share pins by accident. */
 const char *qlb_pin_dir(void);
+/* 0 if dir, or the nearest directory above it that exists, is on a bpffs;
+ * else -EMEDIUMTYPE with why, and in fix the command to type instead of
+ * `qlb cmd` (or what sets a bpffs up). */
+int qlb_pin_dir_fs(const char *dir, const char *cmd, char *why, size_t wlen, char *fix,
+		   size_t flen);
+/* The same, after one line that says why and what to type. */
+int qlb_pin_dir_check(const char *dir);
+/* The ABI version of the pins under dir, without a word: 0 with *version 0
+ * when nothing is pinned there, QLB_PINS_ABI_OLD for pins older than the abi
+ * map, QLB_PINS_ABI_INCOMPLETE for pins whose creation did not finish. */
+#define QLB_PINS_ABI_OLD	0xffffffffu
+#define QLB_PINS_ABI_INCOMPLETE	0xfffffffeu
+int qlb_pins_abi_version(const char *dir, uint32_t *version);
+/* 0 if the pins under dir are of this ABI or absent (*version 0); else
+ * -EPROTO after one line saying what to do. */
+int qlb_pins_abi_check(const char *dir, uint32_t *version);
 /* Opens the pinned maps; with create, loads the BPF object once to create
  * and pin them. Takes an exclusive lock when writable. */
 int qlb_state_open(struct qlb_state **st, int create, int writable);
@@ -169,6 +190,27 @@ void qlb_backend_est_write(struct qlb_state *st, uint32_t id, const struct qlb_b
 /* Zeroes one slot of a per-CPU map so a reused id starts from nothing. */
 int qlb_zero_percpu(struct qlb_state *st, int map_fd, uint32_t key, size_t value_size);
 uint32_t qlb_random_seed(void);
+
+/* ---- network namespaces (netns.c) ---- */
+struct stat;
+/* Joins the network namespace NAME (under /run/netns) or PATH
+ * (/proc/PID/ns/net) and nothing else: the mounts stay the host's. */
+int qlb_netns_enter(const char *name);
+/* 1 if this process is in the host's network namespace (PID 1's). */
+int qlb_netns_is_host(void);
+/* The name under /run/netns of the namespace file ns, or -ENOENT. */
+int qlb_netns_name_of(const struct stat *ns, char *buf, size_t len);
+/* This process's namespace: "" for the host's, its name, or "ino-N" for an
+ * unnamed one (returns 1 then). */
+int qlb_netns_self_name(char *buf, size_t len);
+/* Opens the namespace that the current one knows as nsid (a veth peer's
+ * IFLA_LINK_NETNSID) and names it: its /run/netns name, "" for the host's,
+ * or "pid-N" for a process's. -ENOENT if none is found. */
+int qlb_netns_open_nsid(int32_t nsid, int *fd, char *name, size_t len);
+/* Moves this thread into the namespace fd; *saved is where it was, for
+ * qlb_netns_restore(). */
+int qlb_netns_switch(int fd, int *saved);
+void qlb_netns_restore(int saved);
 
 /* ---- RCU grace periods for userspace (grace.c) ---- */
 /* A ticket for a grace period that begins after this call, run by a helper
@@ -239,6 +281,20 @@ struct qlb_nexthop {
 	uint8_t smac[6];
 };
 
+struct qlb_route_info {
+	uint32_t ifindex;	/* egress interface */
+	uint8_t type;		/* RTN_UNICAST, RTN_LOCAL, ... */
+	uint8_t has_gateway;	/* else the next hop is addr itself */
+	uint16_t neigh_state;	/* NUD_* of the next hop on ifindex; 0: no entry */
+	union qlb_addr nexthop;
+	uint8_t mac[6];		/* the next hop's, when neigh_state is usable */
+};
+
+/* What the kernel's route and neighbour tables say of the way to addr, in
+ * this network namespace, without asking for a resolution.
+ * -EHOSTUNREACH without a route. */
+int qlb_route_query(const union qlb_addr *addr, uint8_t family, struct qlb_route_info *ri);
+
 /* Resolves the egress interface and the next hop's MAC for addr through the
  * kernel's route and neighbour tables, asking the kernel to resolve an
  * unknown neighbour and waiting up to timeout_ms. */
@@ -251,10 +307,15 @@ struct qlb_bpf;
 /* Opens the skeleton with its maps bound to the pins under pin_dir (created
  * at load if absent) and a random flow-hash seed. */
 int qlb_skel_open(const char *pin_dir, struct qlb_bpf **skel);
+/* Writes this ABI's version into a loaded skeleton's pinned abi map: the
+ * last step of creating pins. */
+int qlb_skel_stamp_abi(struct qlb_bpf *skel);
 /* Loads the BPF object once so that libbpf creates and pins its maps. */
 int qlb_loader_create_pins(const char *pin_dir);
+/* Attaches the program to ifname in role (enum qlb_iface_role), or adds the
+ * role where it is attached already. *attached: 1 if this call attached it. */
 int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
-	       const char *mode);
+	       const char *mode, int *attached);
 int qlb_detach(struct qlb_state *st, const char *ifname);
 /* Removes every pin of the pin directory; used by `qlb detach --all --purge`. */
 int qlb_purge_pins(const char *pin_dir);
@@ -327,5 +388,6 @@ int cmd_backend(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_conn(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif /* QLB_H */

@@ -15,6 +15,9 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <dirent.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -25,9 +28,118 @@
 
 const char *qlb_pin_dir(void)
 {
+	static char dir[256];
 	const char *d = getenv("QLB_PIN_DIR");
+	char ns[128];
 
-	return d && *d ? d : QLB_DEFAULT_PIN_DIR;
+	if (d && *d)
+		return d;
+	if (!dir[0]) {
+		if (qlb_netns_self_name(ns, sizeof(ns)) < 0 || !ns[0])
+			snprintf(dir, sizeof(dir), "%s", QLB_DEFAULT_PIN_DIR);
+		else
+			snprintf(dir, sizeof(dir), "%s/netns/%s", QLB_DEFAULT_PIN_DIR, ns);
+	}
+	return dir;
+}
+
+int qlb_pin_dir_fs(const char *dir, const char *cmd, char *why, size_t wlen, char *fix,
+		   size_t flen)
+{
+	char path[PATH_MAX], ns[128], *slash;
+	struct statfs fs;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	while (statfs(path, &fs) && errno == ENOENT && (slash = strrchr(path, '/')) && slash != path)
+		*slash = 0;
+	if (!statfs(path, &fs) && fs.f_type == BPF_FS_MAGIC)
+		return 0;
+	/* In a named namespace, /sys without its bpffs is `ip netns exec`'s
+	 * doing (or `ip -n`'s, which does the same). */
+	if (!qlb_netns_is_host() && qlb_netns_self_name(ns, sizeof(ns)) == 0) {
+		snprintf(why, wlen, "%s is not on a bpffs: `ip netns exec` remounts /sys, which "
+			 "hides it", dir);
+		snprintf(fix, flen, "qlb -n %s %s", ns, cmd);
+	} else if (!strncmp(dir, "/sys/fs/bpf/", 12)) {
+		snprintf(why, wlen, "%s is not on a bpffs", dir);
+		snprintf(fix, flen, "mount -t bpf bpf /sys/fs/bpf");
+	} else {
+		snprintf(why, wlen, "%s is not on a bpffs", dir);
+		snprintf(fix, flen, "QLB_PIN_DIR=/sys/fs/bpf/NAME qlb %s", cmd);
+	}
+	return -EMEDIUMTYPE;
+}
+
+int qlb_pin_dir_check(const char *dir)
+{
+	char why[PATH_MAX + 128], fix[256];
+	int err = qlb_pin_dir_fs(dir, "COMMAND ...", why, sizeof(why), fix, sizeof(fix));
+
+	if (err)
+		qlb_err("%s; run '%s' %s", why, fix, strncmp(fix, "qlb ", 4) ? "first" : "instead");
+	return err;
+}
+
+/* Any pin (a file, not a directory) under dir. */
+static int has_pins(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int found = 0;
+
+	while (d && !found && (de = readdir(d)))
+		found = de->d_name[0] != '.' && de->d_type != DT_DIR;
+	if (d)
+		closedir(d);
+	return found;
+}
+
+int qlb_pins_abi_version(const char *dir, uint32_t *version)
+{
+	struct qlb_abi_info info = {};
+	char path[PATH_MAX];
+	__u32 key = 0;
+	int fd, err = 0;
+
+	*version = 0;
+	snprintf(path, sizeof(path), "%s/abi", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (has_pins(dir))
+			*version = QLB_PINS_ABI_OLD;
+		return 0;
+	}
+	if (bpf_map_lookup_elem(fd, &key, &info))
+		err = -errno;
+	close(fd);
+	*version = info.version ? info.version : QLB_PINS_ABI_INCOMPLETE;
+	return err;
+}
+
+int qlb_pins_abi_check(const char *dir, uint32_t *version)
+{
+	static const char fix[] = "run the qlb that made them, or remove them with "
+				  "'qlb detach --all --purge' (their flows and counters go too)";
+	int err = qlb_pins_abi_version(dir, version);
+
+	if (err) {
+		qlb_err("cannot read the ABI version of the pins under %s: %s", dir, strerror(-err));
+		return err;
+	}
+	if (*version == 0 || *version == QLB_ABI_VERSION)
+		return 0;
+	if (*version == QLB_PINS_ABI_OLD)
+		qlb_err("the pins under %s are older than qlb ABI %d (no abi pin): %s", dir,
+			QLB_ABI_VERSION, fix);
+	else if (*version == QLB_PINS_ABI_INCOMPLETE)
+		qlb_err("the pins under %s are incomplete (their creation did not finish): "
+			"remove them with 'qlb detach --all --purge'", dir);
+	else
+		qlb_err("the pins under %s are of qlb ABI %u, this qlb speaks ABI %d: %s", dir,
+			*version, QLB_ABI_VERSION, fix);
+	return -EPROTO;
 }
 
 static void vip_rings_close(struct qlb_vip_rings *r);
@@ -40,7 +152,7 @@ static const struct {
 	PIN(vips), PIN(backends), PIN(maglev_rings), PIN(flows_v4),
 	PIN(flows_v6), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
 	PIN(backend_est), PIN(vip_stats), PIN(reason_stats), PIN(vip_backends),
-	PIN(backend_active), PIN(backend_gc), PIN(backend_refused),
+	PIN(backend_active), PIN(backend_gc), PIN(backend_refused), PIN(abi),
 #undef PIN
 };
 
@@ -124,6 +236,7 @@ static void close_pins(struct qlb_state *st)
 int qlb_state_open(struct qlb_state **out, int create, int writable)
 {
 	struct qlb_state *st;
+	uint32_t version;
 	int err;
 
 	st = calloc(1, sizeof(*st));
@@ -143,26 +256,35 @@ int qlb_state_open(struct qlb_state **out, int create, int writable)
 		goto fail;
 	}
 
+	err = qlb_pin_dir_check(st->pin_dir);
+	if (err)
+		goto fail;
 	if (writable) {
 		err = qlb_state_lock(st);
 		if (err)
 			goto fail;
 	}
-
-	err = open_pins(st);
-	if (err == -ENOENT && create) {
-		close_pins(st);
+	err = qlb_pins_abi_check(st->pin_dir, &version);
+	if (err)
+		goto fail;
+	if (!version && create) {
 		err = qlb_loader_create_pins(st->pin_dir);
-		if (!err)
-			err = open_pins(st);
-	}
-	if (err) {
-		if (err == -ENOENT)
-			qlb_err("no qlb state under %s: run 'qlb attach' or 'qlb vip add' first",
-				st->pin_dir);
-		else
-			qlb_err("cannot open pinned maps under %s: %s", st->pin_dir,
+		if (err) {
+			qlb_err("cannot create the pinned maps under %s: %s", st->pin_dir,
 				strerror(-err));
+			goto fail;
+		}
+	} else if (!version) {
+		qlb_err("no qlb state under %s: run 'qlb attach' or 'qlb vip add' first",
+			st->pin_dir);
+		err = -ENOENT;
+		goto fail;
+	}
+	err = open_pins(st);
+	if (err) {
+		qlb_err("cannot open the pinned maps under %s: %s%s", st->pin_dir, strerror(-err),
+			err == -ENOENT ? " (some are missing: 'qlb detach --all --purge' "
+					 "removes the rest)" : "");
 		goto fail;
 	}
 	*out = st;

@@ -83,6 +83,7 @@ int qlb_exit_code(int err)
 	case ENODEV:
 	case ERANGE:
 	case EHOSTUNREACH:	/* a backend address with no route */
+	case EMEDIUMTYPE:	/* the pin directory is not on a bpffs */
 		return QLB_EXIT_USAGE;
 	default:
 		return QLB_EXIT_FAIL;

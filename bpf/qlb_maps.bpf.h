@@ -166,4 +166,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reason_stats SEC(".maps");
 
+/* The ABI version of the pins, for userspace: no program reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qlb_abi_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} abi SEC(".maps");
+
 #endif /* QLB_MAPS_BPF_H */

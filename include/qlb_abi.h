@@ -12,7 +12,9 @@
 #include <linux/types.h>
 #endif
 
-#define QLB_ABI_VERSION 5
+/* Kept in the pins (the abi map) and checked by every qlb process: pins of
+ * another version are refused, not read with the wrong layout. */
+#define QLB_ABI_VERSION 6
 
 /* Sizes of the pinned maps. Changing one changes the ABI. */
 #define QLB_MAX_VIPS		256
@@ -302,12 +304,23 @@ enum qlb_iface_role {
 	QLB_IF_BACKEND = 1u << 1,
 };
 
+/* qlb_iface.native_err when native mode was not tried (--mode generic). */
+#define QLB_IF_NATIVE_NOT_TRIED 1
+
 struct qlb_iface {
 	__u32 ifindex;
 	__u32 role;		/* enum qlb_iface_role */
 	__u32 xdp_mode;		/* enum xdp_attach_mode of libxdp */
-	__u32 pad;
+	__s32 native_err;	/* in generic mode: why not native, the -errno of
+				 * the native attempt or QLB_IF_NATIVE_NOT_TRIED;
+				 * 0 otherwise */
 	char name[16];
+};
+
+/* abi: one entry, written when the pins are created. */
+struct qlb_abi_info {
+	__u32 version;		/* QLB_ABI_VERSION of the qlb that created them */
+	__u32 pad;
 };
 
 #define QLB_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size")
@@ -325,5 +338,6 @@ QLB_ASSERT_SIZE(struct qlb_vip_backends, 8 + 2 * 4 * QLB_MAX_VIP_PICK);
 QLB_ASSERT_SIZE(struct qlb_backend_gc, 8);
 QLB_ASSERT_SIZE(struct qlb_reason_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_iface, 32);
+QLB_ASSERT_SIZE(struct qlb_abi_info, 8);
 
 #endif /* QLB_ABI_H */

@@ -219,6 +219,8 @@ int dp_setup(struct dp *dp)
 		return err;
 	dp->skel->rodata->hash_seed = 0x5eed;
 	err = qlb_bpf__load(dp->skel);
+	if (!err)
+		err = qlb_skel_stamp_abi(dp->skel);
 	if (err)
 		return err;
 	dp->prog_fd = bpf_program__fd(dp->skel->progs.qlb_xdp);
