@@ -22,20 +22,31 @@ if ! [[ $DEMO_SECONDS =~ ^[0-9]+$ ]] || ((DEMO_SECONDS < 9 || DEMO_SECONDS > 360
 	exit 2
 fi
 
+# Cleanup takes down only what the demo started: its processes by PID, the
+# attachment from inside its own balancer namespace, then the testbed.
 agent_pid=
+load_pids=()
 cleanup() {
-	[[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-	pkill -f "wrk.*$TB_VIP4" 2>/dev/null || true
-	"$QLB" detach --all --purge >/dev/null 2>&1 || true
+	local p
+	for p in $agent_pid "${load_pids[@]}"; do
+		kill "$p" 2>/dev/null || :
+	done
+	for p in $agent_pid "${load_pids[@]}"; do
+		wait "$p" 2>/dev/null || :
+	done
+	[[ ! -e /run/netns/$TB_PREFIX-lb ]] || tb_in lb "$QLB" detach --all --purge >/dev/null 2>&1 || :
+	rm -rf "$QLB_PIN_DIR"
+	tb_down
 }
 trap cleanup EXIT
-tb_trap_cleanup
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 qlb() { tb_in lb "$QLB" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
 say "testbed: clients c1 c2 -- balancer (XDP on eth0/eth1) -- nginx b1 b2 b3 at 30/20/10% of a CPU"
-"$QLB" detach --all --purge >/dev/null 2>&1 || true
+rm -rf "$QLB_PIN_DIR" # an interrupted demo's, whose interfaces are gone
 tb_up
 tb_backend_cpu 1 30000
 tb_backend_cpu 2 20000
@@ -55,24 +66,25 @@ nsenter --net="/run/netns/$TB_PREFIX-lb" -- "$QLB" agent --window 1 \
 agent_pid=$!
 
 say "load: wrk from both clients for ${DEMO_SECONDS}s, one connection per request"
-jobs_to_wait=()
 for c in 1 2; do
 	tb_in "c$c" timeout $((DEMO_SECONDS + 10)) wrk -t1 -c8 -d "${DEMO_SECONDS}s" \
 		-H 'Connection: close' "http://$TB_VIP4/work.bin" >"$TB_RUNDIR/wrk-c$c.log" 2>&1 &
-	jobs_to_wait+=($!)
+	load_pids+=($!)
 done
 
-# b3's nginx stops for the middle third of the run.
+# b3's nginx stops for the middle third of the run and comes back in its
+# cgroup, as slow as before.
 (
 	sleep $((DEMO_SECONDS / 3))
 	tb_nginx_stop 3
 	sleep $((DEMO_SECONDS / 3))
 	tb_nginx_start 3
 ) &
-jobs_to_wait+=($!)
+load_pids+=($!)
 
 qlb stats --watch 1 --count "$DEMO_SECONDS"
-wait "${jobs_to_wait[@]}"
+wait "${load_pids[@]}"
+load_pids=()
 
 say "what the agent said"
 cat "$TB_RUNDIR/agent.log"

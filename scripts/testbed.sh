@@ -188,8 +188,14 @@ tb_nginx_start() {
 	[[ -f $d/nginx.conf ]] || tb__nginx_conf "$i" || return
 	rm -f "$d/nginx.pid"
 	# cwd = run dir, so tb_down can recognise workers (argv is overwritten).
-	(cd "$d" && tb_in "b$i" "$TB_NGINX" -p "$d/" -c "$d/nginx.conf" </dev/null >/dev/null) ||
-		tb__err "nginx failed to start on b$i (see $d/logs/error.log)" || return
+	# The starting shell joins the backend's cgroups first (tb_backend_cpu,
+	# tb_backend_mem), so that a restarted nginx keeps its limits.
+	(
+		for cg in "$TB_CGROUP_CPU/b$i" "$TB_CGROUP_MEM/b$i"; do
+			[[ ! -d $cg ]] || echo "$BASHPID" >"$cg/cgroup.procs" || exit
+		done
+		cd "$d" && tb_in "b$i" "$TB_NGINX" -p "$d/" -c "$d/nginx.conf" </dev/null >/dev/null
+	) || tb__err "nginx failed to start on b$i (see $d/logs/error.log)" || return
 	# The daemonising parent exits before the master writes its pid file.
 	while ((n-- > 0)); do
 		tb_nginx_pid "$i" >/dev/null && return 0

@@ -94,6 +94,13 @@ for p in $(tb_nginx_pids 2); do
 	check "nginx pid $p in memory cgroup" has_line "/sys/fs/cgroup/memory/$TB_PREFIX/b2/tasks" "$p"
 done
 check "b1 still answers under its quota" body_is b1 "http://${TB_BACKEND_IP4[1]}/" "backend b1"
+check "tb_nginx_stop b1" tb_nginx_stop 1
+check "tb_nginx_start b1 again" tb_nginx_start 1
+mapfile -t pids < <(tb_nginx_pids 1)
+check "restarted b1 has a master and a worker" test "${#pids[@]}" -ge 2
+for p in "${pids[@]}"; do
+	check "restarted nginx pid $p is back in b1's cpu cgroup" has_line "/sys/fs/cgroup/cpu/$TB_PREFIX/b1/tasks" "$p"
+done
 
 check "tb_nginx_stop" tb_nginx_stop 3
 check "tb_nginx_stop again (idempotent)" tb_nginx_stop 3
