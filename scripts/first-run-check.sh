@@ -5,11 +5,12 @@
 #
 #   scripts/first-run-check.sh [--keep] [PACKAGE ...]
 #
-# Removes PACKAGE ... (default: the build-only libjansson-dev and
-# libcmocka-dev) with apt-get, clones this repository's HEAD into a new
-# temporary directory, runs `make demo` once and `make test` once there, and
-# prints one line per step with its exit status and time. The packages are
-# left installed again by the runs themselves (that is what is checked).
+# For `make demo` and then for `make test`: removes PACKAGE ... (default: the
+# build-only libjansson-dev and libcmocka-dev) with apt-get, clones this
+# repository's HEAD into a new temporary directory with nothing beside it,
+# runs the target once there, and prints a line with its exit status and
+# time. The runs themselves install the packages again (that is what is
+# checked).
 # --keep keeps the clone and the logs. Needs root; changes the machine's
 # packages, so it is not part of `make test`.
 set -euo pipefail
@@ -40,30 +41,34 @@ work=$(mktemp -d /tmp/qlb-first-run.XXXXXX)
 cleanup() { ((keep)) || rm -rf -- "$work"; }
 trap cleanup EXIT
 
-echo "$prog: removing ${packages[*]}"
-DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "${packages[@]}" >/dev/null
-for p in "${packages[@]}"; do
-	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		echo "$prog: $p is still installed" >&2
-		exit 1
-	fi
-done
-git clone -q "$repo" "$work/qlb"
-echo "$prog: clone of $(git -C "$work/qlb" rev-parse --short HEAD) in $work/qlb; next to it: $(ls -A "$work" | tr '\n' ' ')"
+remove_packages() {
+	echo "$prog: removing ${packages[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "${packages[@]}" >/dev/null
+	for p in "${packages[@]}"; do
+		if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+			echo "$prog: $p is still installed" >&2
+			exit 1
+		fi
+	done
+}
 
 rc_all=0
-step() { # step NAME MAKE-ARGS...
-	local name=$1 t0 rc=0
+step() { # step NAME MAKE-ARGS...: a fresh clone, the packages gone, one run
+	local name=$1 t0 rc=0 dir=$work/$1
 	shift
+	remove_packages
+	mkdir -p "$dir"
+	git clone -q "$repo" "$dir/qlb"
+	echo "$prog: clone of $(git -C "$dir/qlb" rev-parse --short HEAD) in $dir/qlb; beside it: $(ls -A "$dir" | tr '\n' ' ')"
 	t0=$(date +%s)
-	(cd "$work/qlb" && make "$@") >"$work/$name.log" 2>&1 || rc=$?
-	printf '%s: %-10s exit %d after %d s (log %s)\n' "$prog" "$name" "$rc" $(($(date +%s) - t0)) "$work/$name.log"
-	((rc == 0)) || { tail -n 20 "$work/$name.log" | sed 's/^/    /'; rc_all=1; }
+	(cd "$dir/qlb" && make "$@") >"$dir.log" 2>&1 || rc=$?
+	printf '%s: %-10s exit %d after %d s (log %s)\n' "$prog" "make $*" "$rc" $(($(date +%s) - t0)) "$dir.log"
+	((rc == 0)) || { tail -n 20 "$dir.log" | sed 's/^/    /'; rc_all=1; }
 }
 step "make-demo" demo DEMO_SECONDS=12
 grep -E '^(b[0-9]: [0-9]+ requests|deps.sh: installing)' "$work/make-demo.log" | sed "s/^/$prog:   /" || :
 step "make-test" test
-grep -E '^(Files=|Result:)' "$work/make-test.log" | sed "s/^/$prog:   /" || :
+grep -E '^(Files=|Result:|deps.sh: installing)|1,000 requests:' "$work/make-test.log" | sed "s/^/$prog:   /" || :
 if ((rc_all)); then
 	keep=1
 	echo "$prog: FAILED; logs kept in $work"
