@@ -24,9 +24,9 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 	-Wall -Werror -Iinclude -Ivmlinux -Ibpf -MMD -MP
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
-	-Iinclude -Iagent -I$(OUT)/skel $(PKG_CFLAGS)
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 LDLIBS    = $(PKG_LIBS) -lelf -lm
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # The libraries' flags come from pkg-config, which can only answer once
 # scripts/deps.sh has installed their -dev packages. On a fresh machine that
@@ -43,12 +43,26 @@ $(CONFIG_MK): scripts/deps.sh Makefile
 	$(call msg,GEN,$@)
 	$(Q)mkdir -p $(@D) && cflags=$$(pkg-config --cflags $(PKGS)) && libs=$$(pkg-config --libs $(PKGS)) && \
 		printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\n' "$$cflags" "$$libs" >$@
-SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-BPF_SRCS   := $(wildcard bpf/*.bpf.c)
-BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
-SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/skel/%.skel.h,$(BPF_SRCS))
-LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c))
+# The layers of agent/, one folder each. A folder sees only the headers of
+# the layers below it, so an include against the direction fails to build:
+#   cli -> control -> core -> util, include/
+#   cli, control -> model -> util, include/
+LAYERS      := util core model control cli
+INC_util    := -Iagent/util
+INC_core    := $(INC_util) -Iagent/core -I$(OUT)/skel
+INC_model   := $(INC_util) -Iagent/model
+INC_control := $(INC_core) -Iagent/model -Iagent/control
+INC_cli     := $(INC_control) -Iagent/cli
+# Tests and benchmarks see every layer.
+INC_ALL     := $(INC_cli)
+
+# The data plane (bpf/) and the BPF programs of the tests and benchmarks
+# (tests/bpf/), each with its skeleton.
+BPF_SRCS   := $(wildcard bpf/*.bpf.c tests/bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst %.bpf.c,$(OUT)/bpf/%.bpf.o,$(notdir $(BPF_SRCS)))
+SKELS      := $(patsubst %.bpf.c,$(OUT)/skel/%.skel.h,$(notdir $(BPF_SRCS)))
+LIB_SRCS   := $(filter-out agent/cli/main.c,$(foreach l,$(LAYERS),$(wildcard agent/$(l)/*.c)))
 LIB_OBJS   := $(patsubst agent/%.c,$(OUT)/obj/%.o,$(LIB_SRCS))
 SAN_OBJS   := $(patsubst agent/%.c,$(OUT)/san/%.o,$(LIB_SRCS))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -61,6 +75,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 E2E_TESTS  := $(sort $(wildcard tests/e2e/*.bats tests/e2e/*.sh))
 # eval/: the evaluation's load generator; its pure half is unit-tested.
 LOADGEN_OBJS := $(OUT)/eval/loadgen.o $(OUT)/eval/loadgen_sched.o
+INC_eval   := $(INC_model) -Ieval
 
 .PHONY: all deps test unit e2e bench demo eval clean install
 all: $(OUT)/qlb $(OUT)/qlb-loadgen
@@ -72,21 +87,27 @@ vmlinux/vmlinux.h:
 	$(call msg,GEN,$@)
 	$(Q)vmlinux/gen-vmlinux.sh $@
 
-$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c vmlinux/vmlinux.h | $(OUT)/bpf
+vpath %.bpf.c bpf tests/bpf
+
+$(OUT)/bpf/%.bpf.o: %.bpf.c vmlinux/vmlinux.h
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(OUT)/skel/%.skel.h: $(OUT)/bpf/%.bpf.o | $(OUT)/skel
+$(OUT)/skel/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+	$(Q)mkdir -p $(@D) && $(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(OUT)/obj/%.o: agent/%.c $(SKELS) | $(OUT)/obj
+# An agent object is compiled with its layer's include paths: the layer is
+# the first part of its path under agent/.
+layer_inc = $(INC_$(firstword $(subst /, ,$(1))))
+
+$(OUT)/obj/%.o: agent/%.c $(SKELS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(call layer_inc,$*) -c $< -o $@
 
-$(OUT)/san/%.o: agent/%.c $(SKELS) | $(OUT)/san
+$(OUT)/san/%.o: agent/%.c $(SKELS)
 	$(call msg,CC-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(SAN_FLAGS) $(call layer_inc,$*) -c $< -o $@
 
 $(OUT)/libqlb.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -96,30 +117,31 @@ $(OUT)/libqlb-san.a: $(SAN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(OUT)/qlb: agent/main.c $(OUT)/libqlb.a
+$(OUT)/qlb: agent/cli/main.c $(OUT)/libqlb.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libqlb.a $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(INC_cli) $< $(OUT)/libqlb.a $(LDLIBS) -o $@
 
-$(OUT)/eval/%.o: eval/%.c | $(OUT)/eval
+$(OUT)/eval/%.o: eval/%.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Ieval -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(INC_eval) -c $< -o $@
 
-$(OUT)/eval-san/%.o: eval/%.c | $(OUT)/eval-san
+$(OUT)/eval-san/%.o: eval/%.c
 	$(call msg,CC-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Ieval -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(SAN_FLAGS) $(INC_eval) -c $< -o $@
 
 $(OUT)/qlb-loadgen: $(LOADGEN_OBJS) $(OUT)/libqlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LOADGEN_OBJS) $(OUT)/libqlb.a $(LDLIBS) -o $@
 
 # Unit tests run under ASan/UBSan.
-$(OUT)/tests/helpers/%.o: tests/unit/%.c $(SKELS) | $(OUT)/tests/helpers
+$(OUT)/tests/helpers/%.o: tests/unit/%.c $(SKELS)
 	$(call msg,TEST-CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(SAN_FLAGS) $(INC_ALL) -Itests/unit -c $< -o $@
 
-$(OUT)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(OUT)/libqlb-san.a | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(OUT)/libqlb-san.a
 	$(call msg,TEST-CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit $(UNIT_EXTRA) $< $(UNIT_HELPERS) $(OUT)/libqlb-san.a $(LDLIBS) -lcmocka -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(SAN_FLAGS) $(INC_ALL) -Itests/unit $(UNIT_EXTRA) $< \
+		$(UNIT_HELPERS) $(OUT)/libqlb-san.a $(LDLIBS) -lcmocka -o $@
 
 # Extra include path and objects of one test: test_loadgen tests eval/.
 $(OUT)/tests/test_loadgen: UNIT_EXTRA = -Ieval $(OUT)/eval-san/loadgen_sched.o
@@ -129,26 +151,25 @@ $(OUT)/tests/test_loadgen: $(OUT)/eval-san/loadgen_sched.o
 # sanitizers (the other helpers need cmocka).
 BENCH_HELPERS := $(OUT)/bench/helpers/dp_harness.o
 
-$(OUT)/bench/helpers/%.o: tests/unit/%.c $(SKELS) | $(OUT)/bench/helpers
+$(OUT)/bench/helpers/%.o: tests/unit/%.c $(SKELS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(INC_ALL) -Itests/unit -c $< -o $@
 
-$(OUT)/bench/%: tests/bench/%.c $(BENCH_HELPERS) $(OUT)/libqlb.a | $(OUT)/bench
+$(OUT)/bench/%: tests/bench/%.c $(BENCH_HELPERS) $(OUT)/libqlb.a
 	$(call msg,BENCH-CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(BENCH_HELPERS) $(OUT)/libqlb.a $(LDLIBS) -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(INC_ALL) -Itests/unit $< $(BENCH_HELPERS) \
+		$(OUT)/libqlb.a $(LDLIBS) -o $@
 
-$(OUT)/bpf $(OUT)/skel $(OUT)/obj $(OUT)/san $(OUT)/tests $(OUT)/tests/helpers $(OUT)/bench $(OUT)/bench/helpers \
-$(OUT)/eval $(OUT)/eval-san:
-	$(Q)mkdir -p $@
-
-# `make test`: unit tests (cmocka, TAP) and end-to-end tests (bats, TAP in
-# network namespaces), under one prove run so CI reads one summary.
+# `make test`: unit tests (cmocka, TAP), the layering check and end-to-end
+# tests (bats, TAP in network namespaces), under one prove run so CI reads
+# one summary.
 test: deps $(OUT)/qlb $(OUT)/qlb-loadgen $(UNIT_BINS)
 	$(Q)CMOCKA_MESSAGE_OUTPUT=TAP QLB=$(abspath $(OUT)/qlb) QLB_BUILD=$(abspath $(OUT)) \
-		prove --timer -v $(UNIT_BINS) $(E2E_TESTS)
+		prove --timer -v $(UNIT_BINS) tests/lint/layers.py $(E2E_TESTS)
 
 unit: $(OUT)/qlb $(UNIT_BINS)
-	$(Q)CMOCKA_MESSAGE_OUTPUT=TAP QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(UNIT_BINS)
+	$(Q)CMOCKA_MESSAGE_OUTPUT=TAP QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(UNIT_BINS) \
+		tests/lint/layers.py
 
 e2e: $(OUT)/qlb $(OUT)/qlb-loadgen
 	$(Q)QLB=$(abspath $(OUT)/qlb) QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(E2E_TESTS)
@@ -172,4 +193,4 @@ install: $(OUT)/qlb
 clean:
 	$(Q)rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*/*.d $(OUT)/*/*/*.d)
+-include $(shell find $(OUT) -name '*.d' 2>/dev/null)

@@ -558,8 +558,7 @@ __noinline __u32 qlb_schedule(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 no
 	if (n && n <= QLB_MAX_VIP_PICK) {
 		id = pick_among(vb, n, now);
 		be = bpf_map_lookup_elem(&backends, &id);
-		if (be && (be->flags & (QLB_BE_F_IN_USE | QLB_BE_F_DRAIN | QLB_BE_F_DOWN)) ==
-			  QLB_BE_F_IN_USE && be->vip_id == vip_id)
+		if (be && qlb_backend_takes_new_flows(be, vip_id))
 			return id;
 	}
 	ring = bpf_map_lookup_elem(&maglev_rings, &ring_key);

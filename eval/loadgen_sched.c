@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "loadgen_sched.h"
-#include "qlb.h"	/* qlb_parse_u64, qlb_parse_double */
+#include "parse.h"	/* qlb_parse_u64, qlb_parse_double */
 
 const char lg_usage[] =
 	"usage: qlb-loadgen --url http://HOST[:PORT]/ --files NAME,NAME,... --requests N\n"

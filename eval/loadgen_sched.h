@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy.h"	/* struct qlb_rng: xoshiro256** seeded by splitmix64 */
+#include "rng.h"
 
 #define LG_MAX_REQUESTS		10000000ull
 #define LG_MAX_FILES		65536u

@@ -63,13 +63,31 @@ enum qlb_vip_flags {
 	QLB_VIP_F_NONE = 0,
 };
 
+/* How a VIP's backends are weighed: stored in qlb_vip.policy, so the values
+ * are part of the ABI. */
+enum qlb_policy_kind {
+	QLB_POLICY_RR = 0,	/* equal weights */
+	QLB_POLICY_WRR = 1,	/* configured static weights */
+	QLB_POLICY_LC = 2,	/* least connections, per new flow in the data path */
+	QLB_POLICY_P2C = 3,	/* power of two choices on active flows, per new flow */
+	QLB_POLICY_LCPU = 4,	/* least CPU utilisation (the DLBQT paper's LCPU) */
+	QLB_POLICY_LRAM = 5,	/* least memory utilisation (the paper's LRAM) */
+	QLB_POLICY_DLBQT = 6,	/* the DLBQT paper's algorithm, flaws included */
+	QLB_POLICY_SEDQ = 7,	/* ours, "qlb" on the command line: capacity from
+				 * counters, square-root weights, per-flow shortest
+				 * expected delay */
+	QLB_POLICY_ORACLE = 8,	/* the simulator's only: knows the true rates;
+				 * never stored */
+	QLB_POLICY_MAX = 9,
+};
+
 struct qlb_vip {
 	__u32 vip_id;		/* index into vip_stats */
 	__u32 flags;		/* enum qlb_vip_flags */
 	__u32 ring_gen;		/* bumped on every table switch; its parity
 				 * picks the active ring (QLB_RING_KEY) */
-	__u32 policy;		/* enum qlb_policy_kind (agent/policy.h); the
-				 * agent applies it, `qlb vip set` chooses it */
+	__u32 policy;		/* enum qlb_policy_kind; the agent applies it,
+				 * `qlb vip set` chooses it */
 	__u32 ring_id[2];	/* kernel map ids of the rings in its two
 				 * maglev_rings slots, 0 for none yet; for
 				 * userspace, which finds them here without
@@ -269,29 +287,44 @@ struct qlb_vip_stats {
 	__u64 no_backend;
 };
 
-/* reason_stats: per-CPU, indexed by enum qlb_reason. Every packet the
- * program sees is counted under exactly one reason. */
+/*
+ * reason_stats: per-CPU, indexed by enum qlb_reason. Every packet the
+ * program sees is counted under exactly one reason. The one list of them:
+ * X(ID, value, name in stats and metrics, action, what it means) makes the
+ * enum here and the names in userspace (QLB_REASON_NAMES).
+ */
+#define QLB_REASONS(X) \
+	X(FWD_TO_BACKEND, 0, "fwd_to_backend", "TX/REDIRECT", "forwarded, request direction") \
+	X(FWD_TO_CLIENT, 1, "fwd_to_client", "TX/REDIRECT", "forwarded, response direction") \
+	X(PASS_NOT_IP, 2, "pass_not_ip", "PASS", "not IP: ARP, LLDP, ...") \
+	X(PASS_NOT_L4, 3, "pass_not_tcp_udp", "PASS", "neither TCP nor UDP: ICMP, ...") \
+	X(PASS_NOT_VIP, 4, "pass_not_vip", "PASS", "TCP/UDP of no VIP and no known flow") \
+	X(PASS_IPV4_FRAG, 5, "pass_ipv4_fragment", "PASS", "IPv4 fragment, left to the kernel") \
+	X(PASS_IPV4_OPTIONS, 6, "pass_ipv4_options", "PASS", "IPv4 options, left to the kernel") \
+	X(PASS_IPV6_FRAG, 7, "pass_ipv6_fragment", "PASS", "IPv6 fragment header") \
+	X(PASS_IPV6_EXT, 8, "pass_ipv6_ext_headers", "PASS", \
+	  "more IPv6 extension headers than QLB_MAX_IPV6_EXT") \
+	X(BAD_ETH, 9, "pass_malformed_eth", "PASS", "truncated Ethernet header") \
+	X(BAD_VLAN, 10, "pass_malformed_vlan", "PASS", "truncated 802.1Q tag") \
+	X(BAD_IPV4, 11, "pass_malformed_ipv4", "PASS", \
+	  "truncated or inconsistent IPv4 header (a length beyond the frame)") \
+	X(BAD_IPV6, 12, "pass_malformed_ipv6", "PASS", "truncated IPv6 or extension header") \
+	X(BAD_TCP, 13, "drop_malformed_tcp", "DROP", "truncated TCP header or bad data offset") \
+	X(BAD_UDP, 14, "drop_malformed_udp", "DROP", "truncated UDP header or bad length") \
+	X(DROP_NO_BACKEND, 15, "drop_no_backend", "DROP", "a VIP without a usable backend") \
+	X(DROP_CONN_FULL, 16, "drop_flow_table_full", "DROP", "a flow-table insert failed") \
+	X(DROP_NO_TX_PORT, 17, "drop_no_tx_port", "DROP", "egress interface not in tx_ports")
+
 enum qlb_reason {
-	QLB_R_FWD_TO_BACKEND,	/* TX/REDIRECT: request direction */
-	QLB_R_FWD_TO_CLIENT,	/* TX/REDIRECT: response direction */
-	QLB_R_PASS_NOT_IP,	/* PASS: ARP, LLDP, ... */
-	QLB_R_PASS_NOT_L4,	/* PASS: ICMP and other protocols */
-	QLB_R_PASS_NOT_VIP,	/* PASS: TCP/UDP that is neither VIP nor NAT */
-	QLB_R_PASS_IPV4_FRAG,	/* PASS: IPv4 fragment */
-	QLB_R_PASS_IPV4_OPTIONS,/* PASS: IPv4 header with options */
-	QLB_R_PASS_IPV6_FRAG,	/* PASS: IPv6 fragment header */
-	QLB_R_PASS_IPV6_EXT,	/* PASS: too many IPv6 extension headers */
-	QLB_R_BAD_ETH,		/* PASS: truncated Ethernet header */
-	QLB_R_BAD_VLAN,		/* PASS: truncated 802.1Q tag */
-	QLB_R_BAD_IPV4,		/* PASS: truncated or inconsistent IPv4 header */
-	QLB_R_BAD_IPV6,		/* PASS: truncated IPv6 or extension header */
-	QLB_R_BAD_TCP,		/* DROP: truncated or invalid TCP header */
-	QLB_R_BAD_UDP,		/* DROP: truncated or invalid UDP header */
-	QLB_R_DROP_NO_BACKEND,	/* DROP: VIP with an empty ring */
-	QLB_R_DROP_CONN_FULL,	/* DROP: a flow table insert failed */
-	QLB_R_DROP_NO_TX_PORT,	/* DROP: egress interface not in tx_ports */
-	QLB_R_MAX,
+#define QLB_REASON_ENUM_(id, value, name, action, what) QLB_R_##id = value,
+	QLB_REASONS(QLB_REASON_ENUM_)
+#undef QLB_REASON_ENUM_
+	QLB_R_MAX = 18,
 };
+
+/* { [QLB_R_ID] = "name", ... }, for a const char *[QLB_R_MAX]. */
+#define QLB_REASON_NAME_(id, value, name, action, what) [QLB_R_##id] = name,
+#define QLB_REASON_NAMES { QLB_REASONS(QLB_REASON_NAME_) }
 
 struct qlb_reason_stats {
 	__u64 packets;
@@ -323,6 +356,17 @@ struct qlb_abi_info {
 	__u32 pad;
 };
 
+/*
+ * Whether backend b takes new flows of VIP vip_id: in use, of that VIP,
+ * neither drained nor down. The one rule for the data path's pick, the
+ * per-flow candidates (vip_backends) and the ring's weights.
+ */
+static inline __u32 qlb_backend_takes_new_flows(const struct qlb_backend *b, __u32 vip_id)
+{
+	return (b->flags & (QLB_BE_F_IN_USE | QLB_BE_F_DRAIN | QLB_BE_F_DOWN)) ==
+		       QLB_BE_F_IN_USE && b->vip_id == vip_id;
+}
+
 #define QLB_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size")
 QLB_ASSERT_SIZE(union qlb_addr, 16);
 QLB_ASSERT_SIZE(struct qlb_vip_key, 20);
@@ -339,5 +383,9 @@ QLB_ASSERT_SIZE(struct qlb_backend_gc, 8);
 QLB_ASSERT_SIZE(struct qlb_reason_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_iface, 32);
 QLB_ASSERT_SIZE(struct qlb_abi_info, 8);
+/* Every reason is counted in an array of QLB_R_MAX. */
+#define QLB_REASON_LAST_(id, value, name, action, what) _Static_assert(value < QLB_R_MAX, #id);
+QLB_REASONS(QLB_REASON_LAST_)
+#undef QLB_REASON_LAST_
 
 #endif /* QLB_ABI_H */

@@ -47,8 +47,13 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
+#include "config.h"
 #include "dp_harness.h"
+#include "grace.h"
+#include "maglev.h"
 #include "policy.h"
+#include "ring.h"
+#include "stats.h"
 
 #define WINDOWS (getenv("BENCH_WINDOWS") ? atoi(getenv("BENCH_WINDOWS")) : 100)
 #define WARMUP 3
@@ -238,7 +243,7 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 	for (i = 0; i < cap; i++)
 		slot[i] = QLB_NO_BACKEND;
 	qlb_policy_opts_default(&po);
-	if (qlb_policy_create(QLB_POLICY_QLB, cap, &po, &pol))
+	if (qlb_policy_create(QLB_POLICY_SEDQ, cap, &po, &pol))
 		goto out;
 
 	t0 = now_s();
@@ -290,7 +295,7 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		}
 		ts[4] = now_s();
 		cpu1 = cpu_s();
-		if (qlb_gp_wait(dp->st->rings[vid].flip_ticket))
+		if (qlb_gp_wait(qlb_ring_flip_ticket(dp->st, vid)))
 			goto out;
 		t_grace = now_s() - ts[3];
 		{

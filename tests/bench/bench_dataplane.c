@@ -15,7 +15,9 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "clock.h"
 #include "dp_harness.h"
+#include "pick.h"
 #include "policy.h"
 #include "bench_harness.skel.h"
 #include "qlb.skel.h"
@@ -103,7 +105,7 @@ int main(void)
 		{ "  ring (wrr)", QLB_POLICY_WRR, QLB_PICK_RING },
 		{ "  lc", QLB_POLICY_LC, QLB_PICK_LC },
 		{ "  p2c", QLB_POLICY_P2C, QLB_PICK_P2C },
-		{ "  sed (qlb, mu known)", QLB_POLICY_QLB, QLB_PICK_SED },
+		{ "  sed (qlb, mu known)", QLB_POLICY_SEDQ, QLB_PICK_SED },
 	};
 	struct qlb_backend_est est = { .mu_milli = 100000 };
 	uint8_t scratch[PKT_MAX];

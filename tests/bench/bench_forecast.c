@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../agent/forecast.h"
+#include "forecast.h"
 #include "../traces.h"
 
 #define STEP_TARGET_US 5.0

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../agent/forecaster.h"
+#include "forecaster.h"
 #include "../traces.h"
 
 static double now_s(void)

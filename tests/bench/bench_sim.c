@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../../agent/sim.h"
+#include "rng.h"
+#include "sim.h"
 
 #define BACKENDS 1000
 #define REQUESTS 10000000ull
@@ -86,7 +87,7 @@ static int run(enum qlb_policy_kind k, const struct sim_backend *be, double *wal
 int main(void)
 {
 	static struct sim_backend be[BACKENDS];
-	const enum qlb_policy_kind kinds[] = { QLB_POLICY_QLB, QLB_POLICY_RR, QLB_POLICY_P2C };
+	const enum qlb_policy_kind kinds[] = { QLB_POLICY_SEDQ, QLB_POLICY_RR, QLB_POLICY_P2C };
 	double capacity = 0, ref_s, qlb_s = 0;
 
 	for (uint32_t i = 0; i < BACKENDS; i++) {
@@ -114,7 +115,7 @@ int main(void)
 		       label, wall, REQUESTS / wall / 1e6, wall / ref_s,
 		       (unsigned long long)r.events, (unsigned long long)r.windows, r.sim_s,
 		       r.rt_mean_s * 1e3);
-		if (kinds[j] == QLB_POLICY_QLB)
+		if (kinds[j] == QLB_POLICY_SEDQ)
 			qlb_s = wall;
 	}
 	printf("  target: 1,000 backends x 10 M requests well under %.0f s: %s (%.2f s)\n", TARGET_S,

@@ -1,7 +1,8 @@
 # Shared by the bats files: helpers that are assertions themselves.
 
 # Each argument is one qlb command line (split on spaces): every one must
-# fail with exit code 2 and exactly one line on stderr starting "qlb: ".
+# fail with exit code 2 and exactly one line on stderr starting "qlb: " (the
+# agent's own: "qlb agent: ").
 # Needs a `qlb` function that runs the binary where the test wants it.
 assert_usage_errors() {
 	local cmd
@@ -10,6 +11,6 @@ assert_usage_errors() {
 		run -2 --separate-stderr qlb $cmd
 		echo "qlb $cmd -> $stderr"
 		[ "${#stderr_lines[@]}" -eq 1 ]
-		[[ $stderr == "qlb: "* ]]
+		[[ $stderr == "qlb: "* || ($cmd == agent* && $stderr == "qlb agent: "*) ]]
 	done
 }

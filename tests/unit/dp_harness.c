@@ -20,7 +20,10 @@
 #include <bpf/libbpf.h>
 
 #include "dp_harness.h"
+#include "pins.h"
+#include "stats.h"
 #include "qlb.skel.h"
+#include "skel.h"
 
 const uint8_t CLIENT_MAC[6] = { 0x02, 0xc1, 0, 0, 0, 0x01 };
 const uint8_t LB_MAC[6] = { 0x02, 0x1b, 0, 0, 0, 0x01 };
@@ -195,7 +198,7 @@ static void remove_stale_pins(void)
 		if (sscanf(de->d_name, "qlb-test-%d", &pid) != 1 || !kill(pid, 0))
 			continue;
 		snprintf(path, sizeof(path), "/sys/fs/bpf/%s", de->d_name);
-		qlb_purge_pins(path);
+		qlb_pins_purge(path);
 	}
 	closedir(d);
 }
@@ -212,7 +215,7 @@ int dp_setup(struct dp *dp)
 	}
 	remove_stale_pins();
 	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "/sys/fs/bpf/qlb-test-%d", getpid());
-	qlb_purge_pins(dp->pin_dir);
+	qlb_pins_purge(dp->pin_dir);
 	setenv("QLB_PIN_DIR", dp->pin_dir, 1);
 	err = qlb_skel_open(dp->pin_dir, &dp->skel);
 	if (err)
@@ -224,7 +227,7 @@ int dp_setup(struct dp *dp)
 	if (err)
 		return err;
 	dp->prog_fd = bpf_program__fd(dp->skel->progs.qlb_xdp);
-	err = qlb_state_open(&dp->st, 0, 0);
+	err = qlb_state_open(&dp->st, 0, 0, NULL);
 	if (err)
 		return err;
 	return qlb_state_read(dp->st);
@@ -234,7 +237,7 @@ void dp_teardown(struct dp *dp)
 {
 	qlb_state_close(dp->st);
 	qlb_bpf__destroy(dp->skel);
-	qlb_purge_pins(dp->pin_dir);
+	qlb_pins_purge(dp->pin_dir);
 }
 
 int dp_run(struct dp *dp, uint8_t *pkt, size_t len, size_t *len_out)

@@ -9,7 +9,8 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include "qlb.h"
+#include "config.h"
+#include "state.h"
 
 struct qlb_bpf;
 

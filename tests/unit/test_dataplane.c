@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,8 +21,14 @@
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 
+#include "clock.h"
 #include "dp_harness.h"
+#include "flows.h"
+#include "grace.h"
+#include "pick.h"
 #include "policy.h"
+#include "ring.h"
+#include "stats.h"
 
 #define VIP4 "10.0.0.100"
 #define VIP6 "fd00::100"
@@ -754,7 +761,7 @@ static void test_retired_ring_waits_for_grace_period(void **state)
 
 	/* Another process's flip: nothing says when it happened. */
 	assert_int_equal(qlb_gp_sync(), 0);
-	assert_int_equal(qlb_state_open(&other, 0, 0), 0);
+	assert_int_equal(qlb_state_open(&other, 0, 0, NULL), 0);
 	assert_int_equal(qlb_state_read(other), 0);
 	assert_int_equal(qlb_backend_update(other, b, 0, 0), 0);
 	assert_int_equal(qlb_gp_sync(), 0);	/* even once its own is done */
@@ -975,8 +982,8 @@ static void test_pick_table(void **state)
 
 	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_LC, 0), QLB_PICK_LC);
 	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_P2C, 0), QLB_PICK_P2C);
-	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_QLB, 1), QLB_PICK_SED);
-	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_QLB, 0), QLB_PICK_RING);
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_SEDQ, 1), QLB_PICK_SED);
+	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_SEDQ, 0), QLB_PICK_RING);
 	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_WRR, 1), QLB_PICK_RING);
 	assert_int_equal(qlb_pick_mode_of(QLB_POLICY_DLBQT, 1), QLB_PICK_RING);
 
@@ -1007,7 +1014,7 @@ static void test_pick_table(void **state)
 	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_P2C);
 
 	/* qlb: SED only once every eligible backend has a fresh mu. */
-	set_policy(dp, vid, QLB_POLICY_QLB);
+	set_policy(dp, vid, QLB_POLICY_SEDQ);
 	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_RING);
 	set_mu(dp, a, 300000, 0);
 	assert_int_equal(qlb_publish_pick(dp->st, vid), 0);
@@ -1272,7 +1279,7 @@ static void test_sed_rule(void **state)
 	slow = dp_backend(dp, vid, "10.1.0.2", 80, 1);
 	set_mu(dp, fast, 300000, 0);
 	set_mu(dp, slow, 100000, 0);
-	set_policy(dp, vid, QLB_POLICY_QLB);
+	set_policy(dp, vid, QLB_POLICY_SEDQ);
 	assert_int_equal(pick_table(dp, vid).mode, QLB_PICK_SED);
 
 	/* From 0:0 the fast one takes three for each of the slow one's. */

@@ -16,8 +16,9 @@
 
 #include <cmocka.h>
 
-#include "../../agent/forecast.h"
-#include "../../agent/fc_default_model.h"
+#include "cli.h"
+#include "forecast.h"
+#include "fc_default_model.h"
 #include "cli_capture.h"
 #include "assert_near.h"
 #include "../traces.h"

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "../../agent/forecaster.h"
+#include "forecaster.h"
 #include "assert_near.h"
 
 /* ------------------------------------------------------------- helpers */

@@ -17,8 +17,8 @@
 #include <cmocka.h>
 #include <xxhash.h>
 
-#include "policy.h"
-#include "qlb.h"
+#include "maglev.h"
+#include "rng.h"
 
 static int by_identity(const void *a, const void *b)
 {

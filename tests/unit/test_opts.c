@@ -15,8 +15,9 @@
 #include <cmocka.h>
 
 #include "cli_capture.h"
+#include "log.h"
 #include "opts.h"
-#include "qlb.h"
+#include "parse.h"
 
 struct args {
 	int flag, choice, a, b;

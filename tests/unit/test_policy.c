@@ -19,10 +19,13 @@
 
 #include <cmocka.h>
 
-#include "../../agent/agent.h"
-#include "../../agent/forecast.h"
-#include "../../agent/policy.h"
-#include "../../agent/sim.h"
+#include "agent.h"
+#include "cli.h"
+#include "forecast.h"
+#include "policy.h"
+#include "queueing.h"
+#include "rng.h"
+#include "sim.h"
 #include "cli_capture.h"
 #include "assert_near.h"
 #include "../traces.h"
@@ -104,7 +107,7 @@ static void test_names(void **state)
 	assert_string_equal(qlb_policy_name(QLB_POLICY_MAX), "?");
 	assert_true(qlb_policy_is_per_flow(QLB_POLICY_LC));
 	assert_true(qlb_policy_is_per_flow(QLB_POLICY_P2C));
-	assert_false(qlb_policy_is_per_flow(QLB_POLICY_QLB));
+	assert_false(qlb_policy_is_per_flow(QLB_POLICY_SEDQ));
 	assert_false(qlb_policy_is_per_flow(QLB_POLICY_DLBQT));
 }
 
@@ -191,12 +194,12 @@ static void test_create_errors(void **state)
 	assert_int_equal(qlb_policy_create(QLB_POLICY_MAX, 2, &o, &p), -EINVAL);
 	assert_int_equal(qlb_policy_create(QLB_POLICY_RR, 0, &o, &p), -EINVAL);
 	o.floor_share = 0.7;
-	assert_int_equal(qlb_policy_create(QLB_POLICY_QLB, 2, &o, &p), -EINVAL);
+	assert_int_equal(qlb_policy_create(QLB_POLICY_SEDQ, 2, &o, &p), -EINVAL);
 	qlb_policy_opts_default(&o);
 	o.rho_target = 0;
-	assert_int_equal(qlb_policy_create(QLB_POLICY_QLB, 2, &o, &p), -EINVAL);
+	assert_int_equal(qlb_policy_create(QLB_POLICY_SEDQ, 2, &o, &p), -EINVAL);
 	assert_null(p);
-	p = make_policy(QLB_POLICY_QLB, 2, NULL);
+	p = make_policy(QLB_POLICY_SEDQ, 2, NULL);
 	assert_int_equal(qlb_policy_update(p, obs, 1, NAN, w, NULL), -EINVAL);
 	obs[1].dt_s = 0;
 	assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, NULL), -EINVAL);
@@ -334,7 +337,7 @@ static void test_lc_p2c_pick(void **state)
 	assert_int_equal(qlb_policy_pick(p2c, active, w, 4), -1);
 	/* weight-based policies do not pick per flow */
 	{
-		struct qlb_policy *q = make_policy(QLB_POLICY_QLB, 4, NULL);
+		struct qlb_policy *q = make_policy(QLB_POLICY_SEDQ, 4, NULL);
 
 		w[0] = 1;
 		assert_int_equal(qlb_policy_pick(q, active, w, 4), -1);
@@ -432,7 +435,7 @@ static void test_qlb_damping(void **state)
 
 	(void)state;
 	qlb_policy_opts_default(&o);
-	p = make_policy(QLB_POLICY_QLB, 2, &o);
+	p = make_policy(QLB_POLICY_SEDQ, 2, &o);
 	for (int t = 0; t < 60; t++)
 		assert_int_equal(fluid_step(p, mu, 2, load, share, w, est), 0);
 	assert_near(share[0], 0.5, 0.011);
@@ -467,7 +470,7 @@ static void test_qlb_saturation_overrides_damping(void **state)
 
 	(void)state;
 	qlb_policy_opts_default(&o);
-	p = make_policy(QLB_POLICY_QLB, 2, &o);
+	p = make_policy(QLB_POLICY_SEDQ, 2, &o);
 	for (int t = 0; t < 60; t++) /* light load: all on the fast one */
 		assert_int_equal(fluid_step(p, mu, 2, 40, share, w, est), 0);
 	assert_near(share[1], o.floor_share, 0.005);
@@ -483,7 +486,7 @@ static void test_qlb_saturation_overrides_damping(void **state)
 /* The floor keeps a backend the plan would drop measurable (weight > 0). */
 static void test_qlb_floor(void **state)
 {
-	struct qlb_policy *p = make_policy(QLB_POLICY_QLB, 2, NULL);
+	struct qlb_policy *p = make_policy(QLB_POLICY_SEDQ, 2, NULL);
 	double mu[2] = { 1000, 10 }, share[2] = { 0.5, 0.5 };
 	struct qlb_est est[2];
 	uint32_t w[2];
@@ -515,7 +518,7 @@ static void test_qlb_slow_start(void **state)
 	(void)state;
 	qlb_policy_opts_default(&o);
 	o.slow_start_s = 20;
-	p = make_policy(QLB_POLICY_QLB, 2, &o);
+	p = make_policy(QLB_POLICY_SEDQ, 2, &o);
 	for (int t = 0; t < 60; t++)
 		assert_int_equal(fluid_step(p, mu, 2, 100, share, w, est), 0);
 	assert_near(share[1], 0.5, 0.011);
@@ -539,7 +542,7 @@ static void test_qlb_slow_start(void **state)
  * capacity comes from response times (1/T), not from throughput. */
 static void test_qlb_idle_fast_vs_slow(void **state)
 {
-	struct qlb_policy *p = make_policy(QLB_POLICY_QLB, 2, NULL);
+	struct qlb_policy *p = make_policy(QLB_POLICY_SEDQ, 2, NULL);
 	struct qlb_obs obs[2];
 	struct qlb_est est[2];
 	uint32_t w[2];
@@ -563,7 +566,7 @@ static void test_qlb_idle_fast_vs_slow(void **state)
 	assert_near(est[1].mu, mu_before, 1e-9 * mu_before);
 	/* the same with a utilisation reading */
 	qlb_policy_destroy(p);
-	p = make_policy(QLB_POLICY_QLB, 2, NULL);
+	p = make_policy(QLB_POLICY_SEDQ, 2, NULL);
 	for (int t = 0; t < 40; t++) {
 		obs[0] = fluid_obs(300, 3, 1, 1);
 		obs[1] = fluid_obs(100, 3, 1, 1);
@@ -588,7 +591,7 @@ static void test_qlb_mu_from_flow_durations(void **state)
 
 	(void)state;
 	for (int keepalive = 0; keepalive < 2; keepalive++) {
-		p = make_policy(QLB_POLICY_QLB, 1, NULL);
+		p = make_policy(QLB_POLICY_SEDQ, 1, NULL);
 		for (int t = 0; t < 40; t++) {
 			ob = fluid_obs(mu, lambda, 1, 0);
 			ob.dur_samples = ob.completions;
@@ -801,7 +804,7 @@ static void test_estimator_accuracy(void **state)
 				sim_config_default(&cfg);
 				cfg.nbackends = 1;
 				cfg.backends = &b;
-				cfg.policy = QLB_POLICY_QLB;
+				cfg.policy = QLB_POLICY_SEDQ;
 				cfg.load = rho;
 				cfg.requests = 40000;
 				cfg.hide_cpu = hide;
@@ -878,8 +881,8 @@ static void test_policy_comparison(void **state)
 	print_message("# load    oracle       qlb  qlb-nocpu     dlbqt        lc        rr\n");
 	for (int i = 0; i < 3; i++) {
 		double oracle = mean_rt(QLB_POLICY_ORACLE, b3, loads[i], 0);
-		double qlb = mean_rt(QLB_POLICY_QLB, b3, loads[i], 0);
-		double qlb_nocpu = mean_rt(QLB_POLICY_QLB, b3, loads[i], 1);
+		double qlb = mean_rt(QLB_POLICY_SEDQ, b3, loads[i], 0);
+		double qlb_nocpu = mean_rt(QLB_POLICY_SEDQ, b3, loads[i], 1);
 		double dlbqt = mean_rt(QLB_POLICY_DLBQT, b3, loads[i], 0);
 		double lc = mean_rt(QLB_POLICY_LC, b3, loads[i], 0);
 		double rr = mean_rt(QLB_POLICY_RR, b3, loads[i], 0);
@@ -896,7 +899,7 @@ static void test_policy_comparison(void **state)
 	print_message("# the same at 1000/s + 100/s\n");
 	for (int i = 0; i < 2; i++) {
 		double oracle = mean_rt(QLB_POLICY_ORACLE, b10, loads[i], 0);
-		double qlb = mean_rt(QLB_POLICY_QLB, b10, loads[i], 0);
+		double qlb = mean_rt(QLB_POLICY_SEDQ, b10, loads[i], 0);
 		double lc = mean_rt(QLB_POLICY_LC, b10, loads[i], 0);
 
 		print_message("# %.1f  %9.2f %9.2f  %31s %9.2f\n", loads[i], oracle * 1e3, qlb * 1e3,
@@ -906,7 +909,7 @@ static void test_policy_comparison(void **state)
 	}
 	{
 		double oracle = mean_rt_arrivals(QLB_POLICY_ORACLE, b3, 0.5, 0, SIM_ARRIVALS_ONOFF);
-		double qlb = mean_rt_arrivals(QLB_POLICY_QLB, b3, 0.5, 0, SIM_ARRIVALS_ONOFF);
+		double qlb = mean_rt_arrivals(QLB_POLICY_SEDQ, b3, 0.5, 0, SIM_ARRIVALS_ONOFF);
 		double dlbqt = mean_rt_arrivals(QLB_POLICY_DLBQT, b3, 0.5, 0, SIM_ARRIVALS_ONOFF);
 
 		print_message("# on/off bursts, 300/s + 100/s, load 0.5: oracle %.2f, qlb %.2f, "

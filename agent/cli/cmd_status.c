@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* `qlb status`: where qlb is attached, how, and how much state it holds. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "flows.h"
+#include "log.h"
+#include "opts.h"
+#include "state.h"
+
+struct status_args {
+	int json;
+};
+
+static const struct qlb_opt status_opts[] = {
+	{ QLB_O_FLAG("json", 'j', struct status_args, json, "machine-readable output") },
+	QLB_OPT_END
+};
+
+static const struct qlb_cmd_spec status_spec = {
+	.name = "status",
+	.synopsis =
+	"Usage: qlb status [--json]\n"
+	"\n"
+	"Where qlb is attached, how, and how much state it holds.\n",
+	.opts = status_opts,
+};
+
+static int count_request_flow(const struct qlb_flow_entry *e, void *ctx)
+{
+	if (!(e->val.flags & QLB_FLOW_F_RESPONSE))
+		++*(long *)ctx;
+	return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct status_args a = {};
+	struct qlb_error e = {};
+	struct qlb_opts_result res;
+	struct qlb_state *st = NULL;
+	json_t *root, *ifs;
+	__u32 key, next, *prev = NULL;
+	int err, nbackends = 0, i;
+	long nflows = 0;
+
+	err = qlb_opts_parse(&status_spec, argc, argv, &a, &res);
+	if (err)
+		return err > 0 ? 0 : QLB_EXIT_USAGE;
+	err = qlb_state_open(&st, 0, 0, &e);
+	if (err)
+		return qlb_fail(err, &e);
+	qlb_state_read(st);
+	for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		nbackends += !!(st->backends[i].flags & QLB_BE_F_IN_USE);
+	ifs = json_array();
+	while (!bpf_map_get_next_key(st->maps.ifaces, prev, &next)) {
+		struct qlb_iface info;
+		char path[512];
+		int link_fd;
+		static const char *const modes[] = { "unspec", "native", "generic", "hw" };
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(st->maps.ifaces, &key, &info))
+			continue;
+		snprintf(path, sizeof(path), "%s/link_%s", st->pin_dir, info.name);
+		link_fd = bpf_obj_get(path);
+		if (link_fd >= 0)
+			close(link_fd);
+		json_array_append_new(ifs, json_pack("{s:s,s:i,s:s,s:s,s:s}",
+			"iface", info.name, "ifindex", (int)info.ifindex,
+			"role", info.role == (QLB_IF_CLIENT | QLB_IF_BACKEND) ? "client+backend" :
+				info.role & QLB_IF_CLIENT ? "client" : "backend",
+			"mode", info.xdp_mode < 4 ? modes[info.xdp_mode] : "?",
+			"attachment", link_fd >= 0 ? "bpf_link" : "libxdp-dispatcher"));
+	}
+	qlb_flows_foreach(st, count_request_flow, &nflows);
+	root = json_pack("{s:s,s:o,s:i,s:i,s:I,s:I}", "pin_dir", st->pin_dir,
+			 "interfaces", ifs, "vips", st->nvips, "backends", nbackends,
+			 "flows", (json_int_t)nflows,
+			 "flow_capacity", (json_int_t)QLB_FLOW_TABLE_SIZE);
+	if (a.json) {
+		json_dumpf(root, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		json_t *f;
+		size_t idx;
+
+		printf("pin directory: %s\n", st->pin_dir);
+		if (!json_array_size(ifs))
+			printf("not attached to any interface\n");
+		json_array_foreach(ifs, idx, f)
+			printf("attached: %-12s ifindex %-4lld role %-15s mode %-8s via %s\n",
+			       json_string_value(json_object_get(f, "iface")),
+			       json_integer_value(json_object_get(f, "ifindex")),
+			       json_string_value(json_object_get(f, "role")),
+			       json_string_value(json_object_get(f, "mode")),
+			       json_string_value(json_object_get(f, "attachment")));
+		printf("vips: %d, backends: %d, flows: %ld (tables hold %d entries per family, two per flow)\n",
+		       st->nvips, nbackends, nflows, QLB_FLOW_TABLE_SIZE);
+	}
+	json_decref(root);
+	qlb_state_close(st);
+	return 0;
+}
+

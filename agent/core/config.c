@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Changes to VIPs and backends, shared by the CLI, the agent and the tests.
+ * Each change is ordered so that a packet never meets a half-made state: a
+ * ring exists before its VIP, a backend exists before a ring points at it,
+ * and leaves the ring before it is cleared. On failure, what was written is
+ * undone. Callers hold the state lock and a fresh snapshot.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "config.h"
+#include "pick.h"
+#include "ring.h"
+
+int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip_id)
+{
+	struct qlb_vip v = { .policy = QLB_POLICY_WRR };
+	int err;
+
+	if (qlb_find_vip(st, k))
+		return -EEXIST;
+	if (st->nvips >= QLB_MAX_VIPS || qlb_alloc_vip_id(st, &v.vip_id))
+		return -ENOSPC;
+	/* Ring 0 first, then the VIP that names it with ring_gen 0. */
+	err = qlb_publish_ring(st, v.vip_id, NULL);
+	v.ring_id[0] = qlb_ring_new_id(st, v.vip_id);
+	if (!err)
+		err = qlb_zero_percpu(st, st->maps.vip_stats, v.vip_id,
+				      sizeof(struct qlb_vip_stats));
+	if (!err && bpf_map_update_elem(st->maps.vips, k, &v, BPF_NOEXIST))
+		err = -errno;
+	if (err) {
+		qlb_rings_delete(st, v.vip_id);
+		return err;
+	}
+	st->vips[st->nvips].key = *k;
+	st->vips[st->nvips].val = v;
+	st->nvips++;
+	if (vip_id)
+		*vip_id = v.vip_id;
+	return 0;
+}
+
+int qlb_vip_set_policy(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t policy)
+{
+	struct qlb_vip_entry *v = qlb_find_vip(st, k);
+
+	if (!v)
+		return -ENOENT;
+	v->val.policy = policy;
+	if (bpf_map_update_elem(st->maps.vips, k, &v->val, BPF_EXIST))
+		return -errno;
+	/* lc and p2c take effect at once, not at the agent's next window. */
+	return qlb_publish_pick(st, v->val.vip_id);
+}
+
+int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
+{
+	struct qlb_vip_entry *v = qlb_find_vip(st, k);
+	__u32 id, key;
+	int i;
+
+	if (!v)
+		return -ENOENT;
+	id = v->val.vip_id;
+	if (bpf_map_delete_elem(st->maps.vips, k))
+		return -errno;
+	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+		struct qlb_backend *b = &st->backends[i];
+
+		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != id)
+			continue;
+		memset(b, 0, sizeof(*b));
+		key = i;
+		bpf_map_update_elem(st->maps.backends, &key, b, BPF_ANY);
+	}
+	/* No new flow finds the VIP now; a program that found it before
+	 * still has its ring until the deletion's grace period. */
+	qlb_rings_delete(st, id);
+	*v = st->vips[--st->nvips];
+	/* Empties its vip_backends entry for the next VIP with this id. */
+	qlb_publish_pick(st, id);
+	return 0;
+}
+
+int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
+		       uint32_t *backend_id)
+{
+	struct qlb_endpoint ep = { .addr = nb->addr, .family = nb->family,
+				   .port = ntohs(nb->port) };
+	struct qlb_backend empty = {};
+	__u32 id, ifindex = nb->ifindex;
+	int err;
+
+	if (qlb_find_backend(st, nb->vip_id, &ep) >= 0)
+		return -EEXIST;
+	if (qlb_alloc_backend_id(st, &id))
+		return -ENOSPC;
+	/* A redirect target before any ring points at the backend. */
+	if (bpf_map_update_elem(st->maps.tx_ports, &ifindex, &ifindex, BPF_ANY))
+		return -errno;
+	/* A reused id starts with no counts, no open flows, no refusal and
+	 * no GC completions. */
+	qlb_backend_stats_zero(st, id);
+	if (bpf_map_update_elem(st->maps.backend_refused, &id, &(__u64){ 0 }, BPF_ANY))
+		return -errno;
+	__atomic_store_n(&st->active[id], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->gc[id].flows_expired, 0, __ATOMIC_RELAXED);
+	st->backends[id] = *nb;
+	st->backends[id].flags |= QLB_BE_F_IN_USE;
+	st->backends[id].ring_weight = nb->weight;
+	err = bpf_map_update_elem(st->maps.backends, &id, &st->backends[id], BPF_ANY) ? -errno : 0;
+	if (!err)
+		err = qlb_publish_ring(st, nb->vip_id, NULL);
+	if (err) {
+		st->backends[id] = empty;
+		bpf_map_update_elem(st->maps.backends, &id, &empty, BPF_ANY);
+		return err;
+	}
+	if (backend_id)
+		*backend_id = id;
+	return 0;
+}
+
+int qlb_backend_update(struct qlb_state *st, uint32_t id, uint32_t weight,
+		       uint32_t flags)
+{
+	struct qlb_backend *b, old;
+	int err;
+
+	if (id >= QLB_MAX_BACKENDS || !(st->backends[id].flags & QLB_BE_F_IN_USE))
+		return -ENOENT;
+	b = &st->backends[id];
+	old = *b;
+	b->weight = weight;
+	b->ring_weight = weight;	/* until the agent's policy decides */
+	b->flags = flags | QLB_BE_F_IN_USE;
+	err = bpf_map_update_elem(st->maps.backends, &id, b, BPF_EXIST) ? -errno : 0;
+	if (!err)
+		err = qlb_publish_ring(st, b->vip_id, NULL);
+	if (err) {
+		*b = old;
+		bpf_map_update_elem(st->maps.backends, &id, b, BPF_ANY);
+	}
+	return err;
+}
+
+int qlb_backend_remove(struct qlb_state *st, uint32_t id)
+{
+	struct qlb_backend *b, old;
+	int err;
+
+	if (id >= QLB_MAX_BACKENDS || !(st->backends[id].flags & QLB_BE_F_IN_USE))
+		return -ENOENT;
+	b = &st->backends[id];
+	old = *b;
+	/* Out of the ring first, so no new flow picks it meanwhile. */
+	b->flags = 0;
+	err = qlb_publish_ring(st, old.vip_id, NULL);
+	if (err) {
+		*b = old;
+		return err;
+	}
+	memset(b, 0, sizeof(*b));
+	return bpf_map_update_elem(st->maps.backends, &id, b, BPF_ANY) ? -errno : 0;
+}
+
+int qlb_apply_ring_weights(struct qlb_state *st, uint32_t vip_id, const uint32_t *ids,
+			   const uint32_t *ring_weights, uint32_t n, double *churn_pct)
+{
+	uint32_t i, changed = 0;
+
+	for (i = 0; i < n; i++) {
+		struct qlb_backend *b;
+
+		if (ids[i] >= QLB_MAX_BACKENDS)
+			return -EINVAL;
+		b = &st->backends[ids[i]];
+		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != vip_id)
+			return -ENOENT;
+		if (b->ring_weight == ring_weights[i])
+			continue;
+		b->ring_weight = ring_weights[i];
+		qlb_backend_store_u32(st, ids[i], &b->ring_weight);
+		changed++;
+	}
+	if (!changed) {
+		if (churn_pct)
+			*churn_pct = 0;
+		return 0;
+	}
+	return qlb_publish_ring(st, vip_id, churn_pct);
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Messages of the two processes that print (the CLI and the agent): one
+ * prefix each, and libbpf's and libxdp's output routed through -v. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
+#include "log.h"
+
+int qlb_verbose;
+static int libs_quiet;
+
+/* libbpf and libxdp report what they try as well as what fails; qlb prints
+ * its own error where it handles one, so without -v only libbpf warnings
+ * outside a quiet section get through. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!qlb_verbose && (level != LIBBPF_WARN || libs_quiet))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	if (!qlb_verbose && (level != LIBXDP_WARN || libs_quiet))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void qlb_setup_library_logging(void)
+{
+	libbpf_set_print(libbpf_print);
+	libxdp_set_print(libxdp_print);
+}
+
+void qlb_libs_quiet(int quiet)
+{
+	libs_quiet = quiet;
+}
+
+static const char *prefix = "qlb";
+
+void qlb_log_prefix(const char *p)
+{
+	prefix = p;
+}
+
+static void vlog(const char *kind, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: %s", prefix, kind);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void qlb_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
+	va_end(ap);
+}
+
+void qlb_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void qlb_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
+	va_end(ap);
+}
+
+int qlb_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
+	va_end(ap);
+	return QLB_EXIT_USAGE;
+}
+
+int qlb_fail(int err, const struct qlb_error *e)
+{
+	if (err)
+		qlb_err("%s", e && e->msg[0] ? e->msg : strerror(-err));
+	return qlb_exit_code(err);
+}
+
+int qlb_exit_code(int err)
+{
+	switch (-err) {
+	case 0:
+		return QLB_EXIT_OK;
+	case EINVAL:
+	case ENOENT:
+	case EEXIST:
+	case ENODEV:
+	case ERANGE:
+	case EHOSTUNREACH:	/* a backend address with no route */
+	case EMEDIUMTYPE:	/* the pin directory is not on a bpffs */
+		return QLB_EXIT_USAGE;
+	default:
+		return QLB_EXIT_FAIL;
+	}
+}
+
