@@ -8,6 +8,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "qlb_abi.h"
+
 /* vmlinux.h carries types, not macros. */
 #define ETH_P_IP	0x0800
 #define ETH_P_IPV6	0x86DD
@@ -152,6 +154,168 @@ static __always_inline struct udphdr *parse_udphdr(struct hdr_cursor *c,
 		return NULL;
 	c->pos = uh + 1;
 	return uh;
+}
+
+/* The flags byte of a TCP header. */
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
+/* What the stages after the parse need of a packet: its 5-tuple as on the
+ * wire (the flow-table key), and where to rewrite it. */
+struct packet {
+	union {
+		struct qlb_flow4_key k4;
+		struct qlb_flow6_key k6;
+	} key;				/* the 5-tuple as on the wire */
+	__u8 family;
+	__u8 proto;
+	__u8 tcp_flags;
+	struct ethhdr *eth;
+	void *data_end;
+	__be32 *saddr;			/* point into the IP header */
+	__be32 *daddr;
+	__sum16 *ip_check;		/* IPv4 only */
+	__sum16 *l4_check;		/* NULL: no L4 checksum (UDP over IPv4, 0) */
+	__be16 *sport;
+	__be16 *dport;
+	__u32 payload_len;
+	__u32 bytes;
+};
+
+/* Not a reason: the parse found a TCP or UDP packet for the stages after it.
+ * Every other result is the enum qlb_reason the packet is counted under. */
+#define QLB_PARSED (-1)
+
+/* Parses L4 at the cursor. ip_payload is what the IP header says follows it. */
+static __always_inline int parse_l4(struct hdr_cursor *c, void *data_end,
+				    struct packet *p, __u8 proto, __u32 ip_payload)
+{
+	void *l4 = c->pos;
+
+	p->proto = proto;
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = parse_tcphdr(c, data_end);
+		__u32 hlen;
+
+		if (!th)
+			return QLB_R_BAD_TCP;
+		hlen = c->pos - l4;
+		if (hlen > ip_payload)
+			return QLB_R_BAD_TCP;
+		p->payload_len = ip_payload - hlen;
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->sport = &th->source;
+		p->dport = &th->dest;
+		p->l4_check = &th->check;
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *uh = parse_udphdr(c, data_end);
+		__u32 ulen;
+
+		if (!uh)
+			return QLB_R_BAD_UDP;
+		ulen = bpf_ntohs(uh->len);
+		if (ulen > ip_payload)
+			return QLB_R_BAD_UDP;
+		p->payload_len = ulen - sizeof(*uh);
+		p->sport = &uh->source;
+		p->dport = &uh->dest;
+		p->l4_check = (p->family == QLB_FAMILY_V4 && !uh->check) ? NULL : &uh->check;
+	} else {
+		return QLB_R_PASS_NOT_L4;
+	}
+	if (p->family == QLB_FAMILY_V4) {
+		p->key.k4.sport = *p->sport;
+		p->key.k4.dport = *p->dport;
+		p->key.k4.proto = proto;
+	} else {
+		p->key.k6.sport = *p->sport;
+		p->key.k6.dport = *p->dport;
+		p->key.k6.proto = proto;
+	}
+	return QLB_PARSED;
+}
+
+static __always_inline int parse_ipv4(struct hdr_cursor *c, void *data_end,
+				      struct packet *p)
+{
+	struct iphdr *ip = parse_iphdr(c, data_end);
+	__u32 tot_len;
+
+	if (!ip)
+		return QLB_R_BAD_IPV4;
+	tot_len = bpf_ntohs(ip->tot_len);
+	if (ip->version != 4 || ip->ihl < 5 || tot_len < ip->ihl * 4 ||
+	    (void *)ip + tot_len > data_end)
+		return QLB_R_BAD_IPV4;
+	if (ip->ihl != 5)
+		return QLB_R_PASS_IPV4_OPTIONS;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return QLB_R_PASS_IPV4_FRAG;
+	c->pos = ip + 1;
+
+	p->family = QLB_FAMILY_V4;
+	p->key.k4.saddr = ip->saddr;
+	p->key.k4.daddr = ip->daddr;
+	p->saddr = &ip->saddr;
+	p->daddr = &ip->daddr;
+	p->ip_check = &ip->check;
+	return parse_l4(c, data_end, p, ip->protocol, tot_len - sizeof(*ip));
+}
+
+static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data_end,
+				      struct packet *p)
+{
+	struct ipv6hdr *ip6 = parse_ipv6hdr(c, data_end);
+	__u32 payload, ext_len;
+	__u8 nexthdr;
+
+	if (!ip6)
+		return QLB_R_BAD_IPV6;
+	payload = bpf_ntohs(ip6->payload_len);
+	if (ip6->version != 6 || (void *)(ip6 + 1) + payload > data_end)
+		return QLB_R_BAD_IPV6;
+	nexthdr = ip6->nexthdr;
+	switch (skip_ipv6_ext(c, data_end, &nexthdr)) {
+	case IPV6_EXT_OK:
+		break;
+	case IPV6_EXT_FRAGMENT:
+		return QLB_R_PASS_IPV6_FRAG;
+	case IPV6_EXT_TOO_MANY:
+		return QLB_R_PASS_IPV6_EXT;
+	default:
+		return QLB_R_BAD_IPV6;
+	}
+	ext_len = c->pos - (void *)(ip6 + 1);
+	if (ext_len > payload)
+		return QLB_R_BAD_IPV6;
+
+	p->family = QLB_FAMILY_V6;
+	__builtin_memcpy(p->key.k6.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(p->key.k6.daddr, &ip6->daddr, 16);
+	p->saddr = (__be32 *)&ip6->saddr;
+	p->daddr = (__be32 *)&ip6->daddr;
+	return parse_l4(c, data_end, p, nexthdr, payload - ext_len);
+}
+
+/* Ethernet, then IPv4 or IPv6, then TCP or UDP: QLB_PARSED with p filled,
+ * or the reason the packet goes no further. */
+static __always_inline int parse_packet(void *data, void *data_end, struct packet *p)
+{
+	struct hdr_cursor c = { .pos = data };
+	int vlan_bad = 0, proto;
+
+	p->bytes = data_end - data;
+	p->data_end = data_end;
+	proto = parse_ethhdr(&c, data_end, &p->eth, &vlan_bad);
+	if (proto < 0)
+		return vlan_bad ? QLB_R_BAD_VLAN : QLB_R_BAD_ETH;
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(&c, data_end, p);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(&c, data_end, p);
+	return QLB_R_PASS_NOT_IP;
 }
 
 #endif /* QLB_PARSE_BPF_H */
