@@ -70,8 +70,9 @@ static const char *backend_str(const struct backend_args *a, char *buf, size_t l
 static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v, const struct backend_args *a)
 {
 	struct qlb_backend b = {};
+	struct qlb_error why = {};
 	struct qlb_nexthop nh;
-	char buf[64], why[160];
+	char buf[64];
 	uint32_t id;
 	int err;
 
@@ -85,9 +86,9 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v, const stru
 			buf);
 		return -EINVAL;
 	}
-	err = qlb_resolve_nexthop(&a->ep.addr, a->ep.family, 3000, &nh, why, sizeof(why));
+	err = qlb_resolve_nexthop(&a->ep.addr, a->ep.family, 3000, &nh, &why);
 	if (err) {
-		qlb_err("cannot reach backend %s: %s", buf, why);
+		qlb_err("cannot reach backend %s: %s", buf, why.msg);
 		return err;
 	}
 	b.addr = a->ep.addr;

@@ -259,14 +259,14 @@ static uint32_t daily_period(const struct fc_series *s)
 
 static int load_series(const struct cli *c, struct fc_series *s)
 {
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	int rc;
 
 	if (!c->trace)
 		return qlb_usage_error("--trace FILE is required (see --help)");
-	rc = fc_series_read(c->trace, &c->series, s, err);
+	rc = fc_series_read(c->trace, &c->series, s, &err);
 	if (rc)
-		return qlb_usage_error("%s", err);
+		return qlb_usage_error("%s", err.msg);
 	if (s->n < 8) {
 		fc_series_free(s);
 		return qlb_usage_error("%s: only %zu points after aggregation, need at least 8", c->trace,
@@ -288,18 +288,18 @@ static void set_note(struct fc_model *m, int argc, char **argv)
 static int train_model(struct cli *c, const double *x, size_t n, struct fc_model *m)
 {
 	struct fc_train_report rep;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	int rc;
 
 	c->arch.season = c->season;
 	c->arch.flags = (c->no_residual ? 0 : FC_ARCH_RESIDUAL) | (c->no_diff ? 0 : FC_ARCH_DIFF_INPUT);
-	rc = fc_arch_validate(&c->arch, err);
+	rc = fc_arch_validate(&c->arch, &err);
 	if (rc)
-		return qlb_usage_error("%s", err);
+		return qlb_usage_error("%s", err.msg);
 	c->train.log = c->verbose ? stderr : NULL;
-	rc = fc_model_train_series(m, &c->arch, &c->prep, &c->train, x, n, &rep, err);
+	rc = fc_model_train_series(m, &c->arch, &c->prep, &c->train, x, n, &rep, &err);
 	if (rc)
-		return rc == -ENOMEM ? (qlb_err("%s", err), 1) : qlb_usage_error("%s", err);
+		return rc == -ENOMEM ? (qlb_err("%s", err.msg), 1) : qlb_usage_error("%s", err.msg);
 	if (c->verbose)
 		fprintf(stderr,
 			"trained %zu points in %.1fs: train loss %.6g -> %.6g, best val loss %.6g "
@@ -314,7 +314,7 @@ static int do_train(int argc, char **argv)
 	struct cli c;
 	struct fc_series s;
 	struct fc_model m;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	size_t n;
 	int rc;
 
@@ -335,13 +335,13 @@ static int do_train(int argc, char **argv)
 	if (rc)
 		return rc;
 	set_note(&m, argc, argv);
-	rc = fc_model_save(&m, c.out, err);
+	rc = fc_model_save(&m, c.out, &err);
 	fc_model_free(&m);
 	if (rc == -EIO || rc == -ENOSPC || rc == -ENOMEM) {
-		fprintf(stderr, "qlb: %s\n", err);
+		qlb_err("%s", err.msg);
 		return 1;
 	}
-	return rc ? qlb_usage_error("%s", err) : 0;
+	return rc ? qlb_usage_error("%s", err.msg) : 0;
 }
 
 static void print_table(const struct cli *c, const struct fc_series *s,
@@ -441,7 +441,7 @@ static int do_eval(int argc, char **argv)
 	struct fc_model m;
 	struct fc_eval_opts eo;
 	struct fc_eval_result *r;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	uint32_t max_h = 0;
 	size_t n_train;
 	int rc;
@@ -456,9 +456,9 @@ static int do_eval(int argc, char **argv)
 	if (!c.arch.horizon)
 		c.arch.horizon = max_h;
 	if (c.model) {
-		rc = fc_model_load(&m, c.model, err);
+		rc = fc_model_load(&m, c.model, &err);
 		if (rc)
-			return qlb_usage_error("%s", err);
+			return qlb_usage_error("%s", err.msg);
 	}
 	rc = load_series(&c, &s);
 	if (rc) {
@@ -489,13 +489,13 @@ static int do_eval(int argc, char **argv)
 	r = malloc(sizeof(*r));
 	if (!r) {
 		rc = 1;
-		fprintf(stderr, "qlb: out of memory\n");
+		qlb_err("out of memory");
 		goto out;
 	}
 	rc = fc_eval(&m, s.v, s.n, &eo, r);
 	if (rc) {
 		rc = rc == -ENOMEM ? 1 : 2;
-		fprintf(stderr, "qlb: evaluation failed: %s\n", strerror(rc == 1 ? ENOMEM : EINVAL));
+		qlb_err("evaluation failed: %s", strerror(rc == 1 ? ENOMEM : EINVAL));
 	} else if (c.json) {
 		print_json(&c, r);
 	} else {
@@ -512,7 +512,8 @@ static int do_export(int argc, char **argv)
 {
 	struct cli c;
 	struct fc_model m;
-	char err[FC_ERR_LEN], comment[FC_ERR_LEN * 4];
+	struct qlb_error err = {};
+	char comment[QLB_ERROR_LEN * 2];
 	FILE *f;
 	int rc;
 
@@ -530,9 +531,9 @@ static int do_export(int argc, char **argv)
 			return qlb_usage_error("--symbol: '%s' is not a C identifier", c.symbol);
 	if (!*c.symbol)
 		return qlb_usage_error("--symbol: empty");
-	rc = fc_model_load(&m, c.model, err);
+	rc = fc_model_load(&m, c.model, &err);
 	if (rc)
-		return qlb_usage_error("%s", err);
+		return qlb_usage_error("%s", err.msg);
 	snprintf(comment, sizeof(comment), "Exported with: qlb forecast export --model %s --header %s",
 		 c.model, c.header);
 	f = fopen(c.header, "w");
@@ -545,7 +546,7 @@ static int do_export(int argc, char **argv)
 		rc = -EIO;
 	fc_model_free(&m);
 	if (rc) {
-		fprintf(stderr, "qlb: %s: write failed\n", c.header);
+		qlb_err("%s: write failed", c.header);
 		return 1;
 	}
 	return 0;

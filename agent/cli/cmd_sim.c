@@ -269,12 +269,12 @@ static int load_trace(const struct cli *c, double capacity, struct fc_series *s)
 {
 	double windows = (double)c->requests / (c->load * capacity * c->window);
 	struct fc_series_opts o = { .limit = (size_t)fmin(fmax(2 * windows + 16, 64), 1e7) };
-	char err[FC_ERR_LEN];
-	int rc = fc_series_read(c->arrivals.trace, &o, s, err);
+	struct qlb_error err = {};
+	int rc = fc_series_read(c->arrivals.trace, &o, s, &err);
 	double sum = 0;
 
 	if (rc) {
-		qlb_err("--arrivals: %s", err);
+		qlb_err("--arrivals: %s", err.msg);
 		return rc;
 	}
 	for (size_t i = 0; i < s->n; i++)

@@ -150,18 +150,18 @@ static void vip_ctl_free(struct vip_ctl *v)
 static int vip_ctl_forecaster(struct agent *a, struct vip_ctl *v, uint32_t vip_id)
 {
 	struct qlb_forecaster_opts fo = a->o.forecast;
-	char err[FC_ERR_LEN] = "";
+	struct qlb_error err = {};
 	int ret;
 
 	if (v->fc)
 		return 0;
 	fo.model = a->o.forecast_model;
 	fo.refit_phase = vip_id;	/* VIPs re-fit in different windows */
-	ret = qlb_forecaster_create(&fo, &v->fc, err);
+	ret = qlb_forecaster_create(&fo, &v->fc, &err);
 	if (ret)
 		return ret;
-	if (err[0])
-		qlb_note("VIP %u forecast: %s (%s)", vip_id, err,
+	if (err.msg[0])
+		qlb_note("VIP %u forecast: %s (%s)", vip_id, err.msg,
 			qlb_forecaster_status_name(qlb_forecaster_status(v->fc)));
 	return qlb_scaler_init(&v->sc, &a->o.scale);
 }

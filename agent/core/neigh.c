@@ -149,8 +149,7 @@ static int link_mac(struct nl_sock *sk, int ifindex, uint8_t mac[6])
 }
 
 int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
-			int timeout_ms, struct qlb_nexthop *nh, char *errbuf,
-			size_t errlen)
+			int timeout_ms, struct qlb_nexthop *nh, struct qlb_error *e)
 {
 	struct nl_addr *target;
 	struct route_q q;
@@ -158,7 +157,7 @@ int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
 
 	err = route_lookup(addr, family, &q);
 	if (err) {
-		snprintf(errbuf, errlen, err == -EHOSTUNREACH ? "no route to the backend" :
+		qlb_error_set(e, 0, err == -EHOSTUNREACH ? "no route to the backend" :
 			 "cannot ask the kernel's route table");
 		goto out;
 	}
@@ -167,7 +166,7 @@ int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
 	target = q.next_hop ? q.next_hop : q.dst;
 	err = link_mac(q.sk, nh->ifindex, nh->smac);
 	if (err) {
-		snprintf(errbuf, errlen, "egress interface %u has no MAC address",
+		qlb_error_set(e, 0, "egress interface %u has no MAC address",
 			 nh->ifindex);
 		goto out;
 	}
@@ -182,7 +181,7 @@ int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}
 	if (err)
-		snprintf(errbuf, errlen, "next hop's MAC address unresolved after %d ms",
+		qlb_error_set(e, 0, "next hop's MAC address unresolved after %d ms",
 			 timeout_ms);
 out:
 	route_done(&q);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "qlb_abi.h"
 
 struct qlb_nexthop {
@@ -32,7 +33,6 @@ int qlb_route_query(const union qlb_addr *addr, uint8_t family, struct qlb_route
  * kernel's route and neighbour tables, asking the kernel to resolve an
  * unknown neighbour and waiting up to timeout_ms. */
 int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
-			int timeout_ms, struct qlb_nexthop *nh, char *err,
-			size_t errlen);
+			int timeout_ms, struct qlb_nexthop *nh, struct qlb_error *e);
 
 #endif /* QLB_NEIGH_H */

@@ -132,23 +132,21 @@ int fc_model_serialize(const struct fc_model *m, uint8_t **buf, size_t *len)
 
 #define FAIL(code, ...)                                     \
 	do {                                                \
-		snprintf(err, FC_ERR_LEN, __VA_ARGS__);     \
+		qlb_error_set(err, 0, __VA_ARGS__);     \
 		return (code);                              \
 	} while (0)
 
-int fc_model_deserialize(struct fc_model *m, const void *buf, size_t len, char err[FC_ERR_LEN])
+int fc_model_deserialize(struct fc_model *m, const void *buf, size_t len, struct qlb_error *err)
 {
 	const uint8_t *b = buf;
-	char tmp[FC_ERR_LEN];
 	struct fc_arch a;
 	struct fc_prep p;
 	uint32_t version, hdr_len, n_params, note_len, stored_crc;
 	size_t expect, off;
 	int rc;
 
-	if (!err)
-		err = tmp;
-	err[0] = '\0';
+	if (err)
+		err->msg[0] = '\0';
 	if (!m)
 		FAIL(-EINVAL, "no model to load into");
 	memset(m, 0, sizeof(*m));
@@ -198,9 +196,9 @@ int fc_model_deserialize(struct fc_model *m, const void *buf, size_t len, char e
 	if (note_len != hdr_len - HDR_FIXED_LEN)
 		FAIL(-EBADMSG, "note length %u does not match header length %u", note_len,
 		     hdr_len);
-	rc = fc_arch_validate(&a, tmp);
+	rc = fc_arch_validate(&a, err);
 	if (rc)
-		FAIL(rc, "%s", tmp);
+		return rc;
 	if (n_params != fc_arch_param_count(&a))
 		FAIL(-EINVAL, "parameter count %u does not match the architecture (%zu)", n_params,
 		     fc_arch_param_count(&a));
@@ -213,9 +211,9 @@ int fc_model_deserialize(struct fc_model *m, const void *buf, size_t len, char e
 	if (stored_crc != crc_of(b, expect - 4))
 		FAIL(-EBADMSG, "CRC mismatch (stored %08x, computed %08x): file corrupt",
 		     stored_crc, crc_of(b, expect - 4));
-	rc = fc_prep_validate(&p, tmp);
+	rc = fc_prep_validate(&p, err);
 	if (rc)
-		FAIL(rc, "%s", tmp);
+		return rc;
 
 	rc = fc_model_alloc_internal(m, &a);
 	if (rc)
@@ -234,7 +232,7 @@ int fc_model_deserialize(struct fc_model *m, const void *buf, size_t len, char e
 	return 0;
 }
 
-int fc_model_save(const struct fc_model *m, const char *path, char err[FC_ERR_LEN])
+int fc_model_save(const struct fc_model *m, const char *path, struct qlb_error *err)
 {
 	uint8_t *buf;
 	size_t len;
@@ -242,13 +240,13 @@ int fc_model_save(const struct fc_model *m, const char *path, char err[FC_ERR_LE
 	int rc = fc_model_serialize(m, &buf, &len);
 
 	if (rc) {
-		snprintf(err, FC_ERR_LEN, "cannot serialise model: %s", strerror(-rc));
+		qlb_error_set(err, 0, "cannot serialise model: %s", strerror(-rc));
 		return rc;
 	}
 	f = fopen(path, "wb");
 	if (!f) {
 		rc = -errno;
-		snprintf(err, FC_ERR_LEN, "%s: %s", path, strerror(errno));
+		qlb_error_set(err, 0, "%s: %s", path, strerror(errno));
 		free(buf);
 		return rc;
 	}
@@ -258,22 +256,22 @@ int fc_model_save(const struct fc_model *m, const char *path, char err[FC_ERR_LE
 		rc = -errno;
 	free(buf);
 	if (rc)
-		snprintf(err, FC_ERR_LEN, "%s: write failed: %s", path, strerror(-rc));
+		qlb_error_set(err, 0, "%s: write failed: %s", path, strerror(-rc));
 	return rc;
 }
 
-int fc_model_load(struct fc_model *m, const char *path, char err[FC_ERR_LEN])
+int fc_model_load(struct fc_model *m, const char *path, struct qlb_error *err)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
-	char why[FC_ERR_LEN];
+	struct qlb_error why = {};
 	FILE *f = fopen(path, "rb");
 	int rc;
 
 	memset(m, 0, sizeof(*m));
 	if (!f) {
 		rc = -errno;
-		snprintf(err, FC_ERR_LEN, "%s: %s", path, strerror(errno));
+		qlb_error_set(err, 0, "%s: %s", path, strerror(errno));
 		return rc;
 	}
 	for (;;) {
@@ -285,7 +283,7 @@ int fc_model_load(struct fc_model *m, const char *path, char err[FC_ERR_LEN])
 			if (cap >= MAX_FILE_LEN) {
 				fclose(f);
 				free(buf);
-				snprintf(err, FC_ERR_LEN, "%s: too large for a model", path);
+				qlb_error_set(err, 0, "%s: too large for a model", path);
 				return -EFBIG;
 			}
 			cap = cap ? cap * 2 : 65536;
@@ -293,7 +291,7 @@ int fc_model_load(struct fc_model *m, const char *path, char err[FC_ERR_LEN])
 			if (!nb) {
 				fclose(f);
 				free(buf);
-				snprintf(err, FC_ERR_LEN, "%s: out of memory", path);
+				qlb_error_set(err, 0, "%s: out of memory", path);
 				return -ENOMEM;
 			}
 			buf = nb;
@@ -306,14 +304,14 @@ int fc_model_load(struct fc_model *m, const char *path, char err[FC_ERR_LEN])
 	if (ferror(f)) {
 		fclose(f);
 		free(buf);
-		snprintf(err, FC_ERR_LEN, "%s: read error", path);
+		qlb_error_set(err, 0, "%s: read error", path);
 		return -EIO;
 	}
 	fclose(f);
-	rc = fc_model_deserialize(m, buf, len, why);
+	rc = fc_model_deserialize(m, buf, len, &why);
 	free(buf);
 	if (rc)
-		snprintf(err, FC_ERR_LEN, "%.40s: %.80s", path, why);
+		qlb_error_set(err, 0, "%.60s: %s", path, why.msg);
 	return rc;
 }
 

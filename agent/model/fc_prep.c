@@ -91,7 +91,7 @@ int fc_prep_fit(struct fc_prep *p, const double *x, size_t n, double lo_pct, dou
 	return 0;
 }
 
-int fc_prep_validate(const struct fc_prep *p, char err[FC_ERR_LEN])
+int fc_prep_validate(const struct fc_prep *p, struct qlb_error *err)
 {
 	const char *why = NULL;
 
@@ -108,8 +108,7 @@ int fc_prep_validate(const struct fc_prep *p, char err[FC_ERR_LEN])
 		 !(p->max > p->min))
 		why = "normalisation range invalid";
 	if (why) {
-		if (err)
-			snprintf(err, FC_ERR_LEN, "preprocessing: %s", why);
+		qlb_error_set(err, 0, "preprocessing: %s", why);
 		return -EINVAL;
 	}
 	return 0;

@@ -102,19 +102,17 @@ static int read_line(gzFile gz, char *buf, int cap)
 }
 
 int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_series *s,
-		   char err[FC_ERR_LEN])
+		   struct qlb_error *err)
 {
 	struct fc_series_opts none = { 0 };
 	struct growable raw = { 0 };
-	char *line = NULL, prev_ts[TS_MAX_LEN] = "", tmp[FC_ERR_LEN];
+	char *line = NULL, prev_ts[TS_MAX_LEN] = "";
 	size_t rows = 0, lineno = 1, k;
 	double group = 0;
 	int have_group = 0, col = -1, ts_col = -1, rc = 0, r;
 	enum fmt fmt = FMT_REQUESTS;
 	gzFile gz;
 
-	if (!err)
-		err = tmp;
 	if (!o)
 		o = &none;
 	memset(s, 0, sizeof(*s));
@@ -122,19 +120,19 @@ int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_s
 	gz = gzopen(path, "rb");
 	if (!gz) {
 		rc = errno ? -errno : -ENOMEM;
-		snprintf(err, FC_ERR_LEN, "%s: %s", path, errno ? strerror(errno) : "cannot open");
+		qlb_error_set(err, 0, "%s: %s", path, errno ? strerror(errno) : "cannot open");
 		return rc;
 	}
 	line = malloc(LINE_MAX_LEN);
 	if (!line) {
 		gzclose(gz);
-		snprintf(err, FC_ERR_LEN, "out of memory");
+		qlb_error_set(err, 0, "out of memory");
 		return -ENOMEM;
 	}
 
 	r = read_line(gz, line, LINE_MAX_LEN);
 	if (r <= 0) {
-		snprintf(err, FC_ERR_LEN, "%.60s: %s", path, r ? "header line too long" : "empty file");
+		qlb_error_set(err, 0, "%.60s: %s", path, r ? "header line too long" : "empty file");
 		rc = r ? r : -EINVAL;
 		goto out;
 	}
@@ -163,7 +161,7 @@ int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_s
 		}
 	}
 	if (col < 0 || (fmt == FMT_HISTORY && ts_col < 0)) {
-		snprintf(err, FC_ERR_LEN,
+		qlb_error_set(err, 0,
 			 "%.60s: header has no requests, num_request or ts+lambda column", path);
 		rc = -EINVAL;
 		goto out;
@@ -185,27 +183,27 @@ int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_s
 
 			if (!lc) {
 				rc = -ENOMEM;
-				snprintf(err, FC_ERR_LEN, "out of memory");
+				qlb_error_set(err, 0, "out of memory");
 				goto out;
 			}
 			ts = field(lc, ts_col);
 			snprintf(copy, sizeof(copy), "%s", ts ? ts : "");
 			free(lc);
 			if (!ts) {
-				snprintf(err, FC_ERR_LEN, "%.60s:%zu: missing ts field", path, lineno);
+				qlb_error_set(err, 0, "%.60s:%zu: missing ts field", path, lineno);
 				rc = -EINVAL;
 				goto out;
 			}
 		}
 		f = field(line, col);
 		if (!f) {
-			snprintf(err, FC_ERR_LEN, "%.60s:%zu: missing %s field", path, lineno,
+			qlb_error_set(err, 0, "%.60s:%zu: missing %s field", path, lineno,
 				 s->column);
 			rc = -EINVAL;
 			goto out;
 		}
 		if (parse_value(f, &v)) {
-			snprintf(err, FC_ERR_LEN, "%.60s:%zu: bad %s value '%.16s'", path, lineno,
+			qlb_error_set(err, 0, "%.60s:%zu: bad %s value '%.16s'", path, lineno,
 				 s->column, f);
 			rc = -EINVAL;
 			goto out;
@@ -236,7 +234,7 @@ int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_s
 			break;
 	}
 	if (r < 0) {
-		snprintf(err, FC_ERR_LEN, "%.60s:%zu: line too long", path, lineno + 1);
+		qlb_error_set(err, 0, "%.60s:%zu: line too long", path, lineno + 1);
 		rc = r;
 		goto out;
 	}
@@ -250,13 +248,13 @@ int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_s
 		const char *msg = gzerror(gz, &gzerr);
 
 		if (gzerr != Z_OK && gzerr != Z_BUF_ERROR) {
-			snprintf(err, FC_ERR_LEN, "%.60s: read error: %.50s", path, msg);
+			qlb_error_set(err, 0, "%.60s: read error: %.50s", path, msg);
 			rc = -EIO;
 			goto out;
 		}
 	}
 	if (rows <= o->offset) {
-		snprintf(err, FC_ERR_LEN, "%.60s: no rows after offset %zu", path, o->offset);
+		qlb_error_set(err, 0, "%.60s: no rows after offset %zu", path, o->offset);
 		rc = -EINVAL;
 		goto out;
 	}
@@ -273,13 +271,13 @@ int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_s
 	}
 	s->interval_s *= (double)k;
 	if (!s->n) {
-		snprintf(err, FC_ERR_LEN, "%.60s: fewer rows than one aggregate of %zu", path, k);
+		qlb_error_set(err, 0, "%.60s: fewer rows than one aggregate of %zu", path, k);
 		rc = -EINVAL;
 	}
 	goto out;
 nomem:
 	rc = -ENOMEM;
-	snprintf(err, FC_ERR_LEN, "out of memory");
+	qlb_error_set(err, 0, "out of memory");
 out:
 	free(raw.v);
 	free(line);

@@ -10,11 +10,12 @@
  *                    training (BPTT + Adam) and an allocation-free streaming
  *                    step for the agent.
  *   - fc_baseline_*  naive, seasonal naive, EWMA, Holt, Holt-Winters.
- *   - fc_series_*    reads the gzip request-rate traces (data/traces/) and qlb agent history CSVs.
+ *   - fc_series_*    reads the gzip request-rate traces (data/traces/) and
+ *                    qlb agent history CSVs.
  *   - fc_eval        runs every forecaster on one series and scores them.
  *
  * Functions return 0 (or a count) on success and -errno on failure; those
- * taking `char err[FC_ERR_LEN]` fill it with a one-line reason.
+ * taking a struct qlb_error (may be NULL) say why in it, in one line.
  */
 #ifndef QLB_FORECAST_H
 #define QLB_FORECAST_H
@@ -23,7 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define FC_ERR_LEN 128
+#include "error.h"
 
 /* Bounds enforced on every model, whether built, trained or loaded. */
 #define FC_MAX_HIDDEN 256
@@ -59,7 +60,7 @@ struct fc_prep {
 int fc_prep_fit(struct fc_prep *p, const double *x, size_t n, double lo_pct, double hi_pct,
 		enum fc_norm norm, enum fc_impute impute);
 /* Checks a prep block (as loaded from a file); fills err on failure. */
-int fc_prep_validate(const struct fc_prep *p, char err[FC_ERR_LEN]);
+int fc_prep_validate(const struct fc_prep *p, struct qlb_error *err);
 /* Imputes (NaN), winsorises and normalises one raw value. *last_raw carries the
  * last good raw value for FC_IMPUTE_LAST; start it at NAN. May be NULL. */
 double fc_prep_apply(const struct fc_prep *p, double raw, double *last_raw);
@@ -106,7 +107,7 @@ struct fc_model {
 };
 
 /* Checks sizes against the FC_MAX_* bounds. */
-int fc_arch_validate(const struct fc_arch *a, char err[FC_ERR_LEN]);
+int fc_arch_validate(const struct fc_arch *a, struct qlb_error *err);
 /* Number of float parameters of an architecture (0 if invalid). */
 size_t fc_arch_param_count(const struct fc_arch *a);
 /* Allocates a model and initialises weights from seed (deterministic). The
@@ -129,9 +130,9 @@ int fc_model_serialize(const struct fc_model *m, uint8_t **buf, size_t *len);
 /* Never trusts buf: every size, bound, the length and the CRC are checked.
  * -EBADMSG: not a model / truncated / CRC; -EPROTONOSUPPORT: version;
  * -EINVAL: sizes or values out of range; -ENOMEM. */
-int fc_model_deserialize(struct fc_model *m, const void *buf, size_t len, char err[FC_ERR_LEN]);
-int fc_model_save(const struct fc_model *m, const char *path, char err[FC_ERR_LEN]);
-int fc_model_load(struct fc_model *m, const char *path, char err[FC_ERR_LEN]);
+int fc_model_deserialize(struct fc_model *m, const void *buf, size_t len, struct qlb_error *err);
+int fc_model_save(const struct fc_model *m, const char *path, struct qlb_error *err);
+int fc_model_load(struct fc_model *m, const char *path, struct qlb_error *err);
 /* Writes a C header defining `static const unsigned char qlb_default_model[]`
  * (the serialised model) and `qlb_default_model_len`; load it with
  * fc_model_deserialize(m, qlb_default_model, qlb_default_model_len, err). */
@@ -203,7 +204,7 @@ struct fc_prep_opts {
 int fc_model_train_series(struct fc_model *m, const struct fc_arch *a,
 			  const struct fc_prep_opts *p, const struct fc_train_opts *o,
 			  const double *x, size_t n, struct fc_train_report *rep,
-			  char err[FC_ERR_LEN]);
+			  struct qlb_error *err);
 /* Mean squared (l1: absolute) error of every horizon at every step of
  * x[start..start+len) run from a zero state, and (if grad != NULL) its
  * gradient for every parameter, in double. Targets are x[t+1..t+H], so
@@ -270,7 +271,7 @@ struct fc_series_opts {
  * offset/limit count input rows before aggregation; a trailing partial
  * aggregate is dropped. */
 int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_series *s,
-		   char err[FC_ERR_LEN]);
+		   struct qlb_error *err);
 void fc_series_free(struct fc_series *s);
 
 /* --------------------------------------------------------------- evaluate */

@@ -85,52 +85,52 @@ enum qlb_forecaster_status qlb_forecaster_status(const struct qlb_forecaster *f)
 	return f->status;
 }
 
-int qlb_forecaster_load_default(struct fc_model *m, char err[FC_ERR_LEN])
+int qlb_forecaster_load_default(struct fc_model *m, struct qlb_error *err)
 {
 	return fc_model_deserialize(m, qlb_default_model, qlb_default_model_len, err);
 }
 
-static int check_opts(const struct qlb_forecaster_opts *o, char err[FC_ERR_LEN])
+static int check_opts(const struct qlb_forecaster_opts *o, struct qlb_error *err)
 {
 	if (o->validation < 1 || o->validation > QLB_FC_MAX_VALIDATION) {
-		snprintf(err, FC_ERR_LEN, "validation must be 1-%u windows", QLB_FC_MAX_VALIDATION);
+		qlb_error_set(err, 0, "validation must be 1-%u windows", QLB_FC_MAX_VALIDATION);
 		return -EINVAL;
 	}
 	if (o->warmup < 1) {
-		snprintf(err, FC_ERR_LEN, "warmup must be >= 1 window");
+		qlb_error_set(err, 0, "warmup must be >= 1 window");
 		return -EINVAL;
 	}
 	if (o->horizon < 1 || o->horizon > FC_MAX_HORIZON) {
-		snprintf(err, FC_ERR_LEN, "horizon must be 1-%d windows", FC_MAX_HORIZON);
+		qlb_error_set(err, 0, "horizon must be 1-%d windows", FC_MAX_HORIZON);
 		return -EINVAL;
 	}
 	if (!isfinite(o->model_scale) || o->model_scale <= 0) {
-		snprintf(err, FC_ERR_LEN, "model scale must be > 0");
+		qlb_error_set(err, 0, "model scale must be > 0");
 		return -EINVAL;
 	}
 	if (o->season > FC_MAX_SEASON) {
-		snprintf(err, FC_ERR_LEN, "season must be 0-%d windows", FC_MAX_SEASON);
+		qlb_error_set(err, 0, "season must be 0-%d windows", FC_MAX_SEASON);
 		return -EINVAL;
 	}
 	if (o->refit && (o->fit_len < 2 || o->fit_len > QLB_FC_MAX_FIT)) {
-		snprintf(err, FC_ERR_LEN, "fit length must be 2-%u windows", QLB_FC_MAX_FIT);
+		qlb_error_set(err, 0, "fit length must be 2-%u windows", QLB_FC_MAX_FIT);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 /* err = reason + what we fell back to, the fallback never cut off. */
-static void set_err(char err[FC_ERR_LEN], const char *why, const char *then)
+static void set_err(struct qlb_error *err, const char *why, const char *then)
 {
-	int room = FC_ERR_LEN - 1 - (int)strlen(then);
+	int room = QLB_ERROR_LEN - 1 - (int)strlen(then);
 
-	snprintf(err, FC_ERR_LEN, "%.*s%s", room > 0 ? room : 0, why, then);
+	qlb_error_set(err, 0, "%.*s%s", room > 0 ? room : 0, why, then);
 }
 
 /* Loads what f->o.model asks for; on failure falls back and says so in err. */
-static void load_model(struct qlb_forecaster *f, const char *want, char err[FC_ERR_LEN])
+static void load_model(struct qlb_forecaster *f, const char *want, struct qlb_error *err)
 {
-	char why[FC_ERR_LEN] = "", cwhy[FC_ERR_LEN] = "";
+	struct qlb_error why = {}, cwhy = {};
 	int file = want && *want && strcmp(want, "compiled");
 
 	if (want && !strcmp(want, "none")) {
@@ -138,34 +138,34 @@ static void load_model(struct qlb_forecaster *f, const char *want, char err[FC_E
 		return;
 	}
 	/* fc_model_load's reasons start with the path */
-	if (file && !fc_model_load(&f->model, want, why)) {
+	if (file && !fc_model_load(&f->model, want, &why)) {
 		if (f->model.arch.horizon >= f->o.horizon) {
 			f->have_lstm = 1;
 			f->status = QLB_FC_STATUS_FILE;
 			return;
 		}
-		snprintf(why, sizeof(why), "%.60s: model horizon %u < %u needed", want,
+		qlb_error_set(&why, 0, "%.60s: model horizon %u < %u needed", want,
 			 f->model.arch.horizon, f->o.horizon);
 		fc_model_free(&f->model);
 	}
-	if (!qlb_forecaster_load_default(&f->model, cwhy)) {
+	if (!qlb_forecaster_load_default(&f->model, &cwhy)) {
 		if (f->model.arch.horizon >= f->o.horizon) {
 			f->have_lstm = 1;
 			f->status = file ? QLB_FC_STATUS_FALLBACK_COMPILED : QLB_FC_STATUS_COMPILED;
 			if (file)
-				set_err(err, why, "; using the compiled model");
+				set_err(err, why.msg, "; using the compiled model");
 			return;
 		}
-		snprintf(cwhy, sizeof(cwhy), "compiled model horizon %u < %u needed",
+		qlb_error_set(&cwhy, 0, "compiled model horizon %u < %u needed",
 			 f->model.arch.horizon, f->o.horizon);
 		fc_model_free(&f->model);
 	}
 	f->status = QLB_FC_STATUS_FALLBACK_NONE;
-	set_err(err, file ? why : cwhy, "; no usable model, baselines only");
+	set_err(err, file ? why.msg : cwhy.msg, "; no usable model, baselines only");
 }
 
 int qlb_forecaster_create(const struct qlb_forecaster_opts *o, struct qlb_forecaster **out,
-			  char err[FC_ERR_LEN])
+			  struct qlb_error *err)
 {
 	struct qlb_forecaster *f;
 	static const int kinds[] = { C_NAIVE, C_EWMA, C_HOLT, C_SNAIVE, C_LSTM };
@@ -173,7 +173,8 @@ int qlb_forecaster_create(const struct qlb_forecaster_opts *o, struct qlb_foreca
 	double *p;
 	int rc;
 
-	err[0] = '\0';
+	if (err)
+		err->msg[0] = '\0';
 	*out = NULL;
 	f = calloc(1, sizeof(*f));
 	if (!f)

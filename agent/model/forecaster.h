@@ -86,7 +86,7 @@ void qlb_forecaster_opts_default(struct qlb_forecaster_opts *o);
  * (-EINVAL, err says which) or -ENOMEM.
  */
 int qlb_forecaster_create(const struct qlb_forecaster_opts *o, struct qlb_forecaster **out,
-			  char err[FC_ERR_LEN]);
+			  struct qlb_error *err);
 void qlb_forecaster_destroy(struct qlb_forecaster *f);
 enum qlb_forecaster_status qlb_forecaster_status(const struct qlb_forecaster *f);
 const char *qlb_forecaster_status_name(enum qlb_forecaster_status s);
@@ -102,7 +102,7 @@ double qlb_forecaster_step(struct qlb_forecaster *f, double lambda_observed,
 			   struct qlb_forecast_info *info);
 
 /* Loads the compiled default model (agent/fc_default_model.h). */
-int qlb_forecaster_load_default(struct fc_model *m, char err[FC_ERR_LEN]);
+int qlb_forecaster_load_default(struct fc_model *m, struct qlb_error *err);
 
 /* -------------------------------------------------------------- scaling */
 

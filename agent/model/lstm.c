@@ -48,31 +48,28 @@ static double prng_sym(uint64_t *s)
 
 /* ------------------------------------------------------ architecture */
 
-int fc_arch_validate(const struct fc_arch *a, char err[FC_ERR_LEN])
+int fc_arch_validate(const struct fc_arch *a, struct qlb_error *err)
 {
-	char tmp[FC_ERR_LEN];
 
-	if (!err)
-		err = tmp;
 	if (a->hidden < 1 || a->hidden > FC_MAX_HIDDEN)
-		snprintf(err, FC_ERR_LEN, "hidden size %u out of range 1..%d", a->hidden,
+		qlb_error_set(err, 0, "hidden size %u out of range 1..%d", a->hidden,
 			 FC_MAX_HIDDEN);
 	else if (a->layers < 1 || a->layers > FC_MAX_LAYERS)
-		snprintf(err, FC_ERR_LEN, "layer count %u out of range 1..%d", a->layers,
+		qlb_error_set(err, 0, "layer count %u out of range 1..%d", a->layers,
 			 FC_MAX_LAYERS);
 	else if (a->mlp > FC_MAX_MLP)
-		snprintf(err, FC_ERR_LEN, "MLP width %u out of range 0..%d", a->mlp, FC_MAX_MLP);
+		qlb_error_set(err, 0, "MLP width %u out of range 0..%d", a->mlp, FC_MAX_MLP);
 	else if (a->horizon < 1 || a->horizon > FC_MAX_HORIZON)
-		snprintf(err, FC_ERR_LEN, "horizon %u out of range 1..%d", a->horizon,
+		qlb_error_set(err, 0, "horizon %u out of range 1..%d", a->horizon,
 			 FC_MAX_HORIZON);
 	else if (a->window < 1 || a->window > FC_MAX_WINDOW)
-		snprintf(err, FC_ERR_LEN, "window %u out of range 1..%d", a->window,
+		qlb_error_set(err, 0, "window %u out of range 1..%d", a->window,
 			 FC_MAX_WINDOW);
 	else if (a->season && (a->season < a->horizon || a->season > FC_MAX_SEASON))
-		snprintf(err, FC_ERR_LEN, "season %u out of range horizon..%d (or 0)", a->season,
+		qlb_error_set(err, 0, "season %u out of range horizon..%d (or 0)", a->season,
 			 FC_MAX_SEASON);
 	else if (a->flags & ~FC_ARCH_KNOWN_FLAGS)
-		snprintf(err, FC_ERR_LEN, "unknown architecture flags 0x%x", a->flags);
+		qlb_error_set(err, 0, "unknown architecture flags 0x%x", a->flags);
 	else
 		return 0;
 	return -EINVAL;
@@ -874,46 +871,43 @@ out:
 int fc_model_train_series(struct fc_model *m, const struct fc_arch *a,
 			  const struct fc_prep_opts *p, const struct fc_train_opts *o,
 			  const double *x, size_t n, struct fc_train_report *rep,
-			  char err[FC_ERR_LEN])
+			  struct qlb_error *err)
 {
-	char tmp[FC_ERR_LEN];
 	float *xn;
 	int rc;
 
-	if (!err)
-		err = tmp;
 	memset(m, 0, sizeof(*m));
 	rc = fc_arch_validate(a, err);
 	if (rc)
 		return rc;
 	rc = fc_model_init(m, a, o->seed);
 	if (rc) {
-		snprintf(err, FC_ERR_LEN, "cannot allocate the model");
+		qlb_error_set(err, 0, "cannot allocate the model");
 		return rc;
 	}
 	rc = fc_prep_fit(&m->prep, x, n, p->lo_pct, p->hi_pct, p->norm, p->impute);
 	if (rc) {
-		snprintf(err, FC_ERR_LEN, "cannot fit preprocessing: need >= 2 finite values");
+		qlb_error_set(err, 0, "cannot fit preprocessing: need >= 2 finite values");
 		fc_model_free(m);
 		return rc;
 	}
 	xn = malloc((n ? n : 1) * sizeof(*xn));
 	if (!xn) {
 		fc_model_free(m);
-		snprintf(err, FC_ERR_LEN, "out of memory");
+		qlb_error_set(err, 0, "out of memory");
 		return -ENOMEM;
 	}
 	fc_prep_apply_series(&m->prep, x, n, xn);
 	rc = fc_train(m, xn, n, o, rep);
 	free(xn);
 	if (rc == -EINVAL)
-		snprintf(err, FC_ERR_LEN,
+		qlb_error_set(err, 0,
 			 "series of %zu points too short to train with window %u, horizon %u",
 			 n, a->window, a->horizon);
 	else if (rc == -ERANGE)
-		snprintf(err, FC_ERR_LEN, "training diverged (non-finite loss); lower --lr");
+		qlb_error_set(err, 0, "training diverged (non-finite loss); lower --lr");
 	else if (rc)
-		snprintf(err, FC_ERR_LEN, "training failed: %s", strerror(-rc));
+		qlb_error_set(err, 0, "training failed: %s", strerror(-rc));
 	if (rc)
 		fc_model_free(m);
 	return rc;

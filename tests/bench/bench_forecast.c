@@ -120,7 +120,8 @@ static int bench_step(void)
 
 static int bench_train(void)
 {
-	char path[512], err[FC_ERR_LEN];
+	char path[512];
+	struct qlb_error err = {};
 	struct fc_series_opts so = { .offset = 50400, .limit = 1440 }; /* 5 June 1998 */
 	struct fc_series ser;
 	struct fc_arch a = { .hidden = 32, .layers = 1, .horizon = 5, .window = 64,
@@ -136,14 +137,14 @@ static int bench_train(void)
 	int rows = 4 * 32, cols = 2 + 32;
 
 	snprintf(path, sizeof(path), "%s/worldcup98-per-minute.csv.gz", qlb_traces_dir());
-	if (fc_series_read(path, &so, &ser, err)) {
-		fprintf(stderr, "bench: %s (set QLB_TRACES_DIR)\n", err);
+	if (fc_series_read(path, &so, &ser, &err)) {
+		fprintf(stderr, "bench: %s (set QLB_TRACES_DIR)\n", err.msg);
 		return 1;
 	}
 	fc_train_opts_default(&o);
 	t0 = now_s();
-	if (fc_model_train_series(&m, &a, &p, &o, ser.v, ser.n, &rep, err)) {
-		fprintf(stderr, "bench: %s\n", err);
+	if (fc_model_train_series(&m, &a, &p, &o, ser.v, ser.n, &rep, &err)) {
+		fprintf(stderr, "bench: %s\n", err.msg);
 		return 1;
 	}
 	train_s = now_s() - t0;

@@ -32,14 +32,14 @@ static double ns_per_step(const char *model, uint32_t refit)
 {
 	struct qlb_forecaster_opts o;
 	struct qlb_forecaster *f;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	const int n = 300000;
 	double t0, s = 0;
 
 	qlb_forecaster_opts_default(&o);
 	o.model = model;
 	o.refit = refit;
-	if (qlb_forecaster_create(&o, &f, err))
+	if (qlb_forecaster_create(&o, &f, &err))
 		return NAN;
 	t0 = now_s();
 	for (int t = 0; t < n; t++)
@@ -83,13 +83,13 @@ static void replay(const double *x, size_t from, size_t n, uint32_t validation, 
 	struct qlb_forecaster_opts o;
 	struct qlb_forecaster *f;
 	struct qlb_forecast_info in;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	double sel = 0, mae[QLB_FC_MAX_CANDIDATES] = { 0 }, prev[QLB_FC_MAX_CANDIDATES], lh = NAN;
 	size_t cnt = 0, used[QLB_FC_MAX_CANDIDATES] = { 0 };
 
 	qlb_forecaster_opts_default(&o);
 	o.validation = validation;
-	if (qlb_forecaster_create(&o, &f, err))
+	if (qlb_forecaster_create(&o, &f, &err))
 		return;
 	memset(&in, 0, sizeof(in));
 	for (size_t t = from; t < from + n; t++) {
@@ -118,11 +118,12 @@ static void replay(const double *x, size_t from, size_t n, uint32_t validation, 
 static int load(const char *file, size_t aggregate, struct fc_series *s)
 {
 	struct fc_series_opts so = { .aggregate = aggregate };
-	char path[512], err[FC_ERR_LEN];
+	char path[512];
+	struct qlb_error err = {};
 
 	snprintf(path, sizeof(path), "%s/%s", qlb_traces_dir(), file);
-	if (fc_series_read(path, &so, s, err)) {
-		printf("skipped: %s\n", err);
+	if (fc_series_read(path, &so, s, &err)) {
+		printf("skipped: %s\n", err.msg);
 		return -1;
 	}
 	/* counts per window -> arrivals/s, what the agent feeds */

@@ -211,14 +211,14 @@ static void test_training_learns_seasonal(void **state)
 				   .period = 24 };
 	struct fc_eval_result r;
 	struct fc_model m;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 
 	(void)state;
 	fc_train_opts_default(&o);
 	o.epochs = 30;
 	o.batch = 8;
 	o.lr = 1e-2;
-	assert_int_equal(fc_model_train_series(&m, &a, &p, &o, x, 2400, &rep, err), 0);
+	assert_int_equal(fc_model_train_series(&m, &a, &p, &o, x, 2400, &rep, &err), 0);
 	assert_true(rep.last_epoch_loss < 0.5 * rep.first_epoch_loss);
 	assert_int_equal(fc_eval(&m, x, n, &eo, &r), 0);
 	for (int hi = 0; hi < 2; hi++) {
@@ -302,7 +302,8 @@ static void test_model_roundtrip(void **state)
 	struct fc_model m, m2, m3;
 	uint8_t *buf, *buf2, *parsed;
 	size_t len, len2, steps = 200;
-	char path[] = "/tmp/qlb-fc-test-XXXXXX", err[FC_ERR_LEN];
+	char path[] = "/tmp/qlb-fc-test-XXXXXX";
+	struct qlb_error err = {};
 	double *f1, *f2;
 	FILE *hf;
 	int fd;
@@ -310,7 +311,7 @@ static void test_model_roundtrip(void **state)
 	(void)state;
 	make_model(&m, &a, 7);
 	assert_int_equal(fc_model_serialize(&m, &buf, &len), 0);
-	assert_int_equal(fc_model_deserialize(&m2, buf, len, err), 0);
+	assert_int_equal(fc_model_deserialize(&m2, buf, len, &err), 0);
 	assert_memory_equal(m.params, m2.params, m.n_params * sizeof(float));
 	assert_string_equal(m.note, m2.note);
 	assert_memory_equal(&m.prep, &m2.prep, sizeof(m.prep));
@@ -319,8 +320,8 @@ static void test_model_roundtrip(void **state)
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(fc_model_save(&m, path, err), 0);
-	assert_int_equal(fc_model_load(&m3, path, err), 0);
+	assert_int_equal(fc_model_save(&m, path, &err), 0);
+	assert_int_equal(fc_model_load(&m3, path, &err), 0);
 	unlink(path);
 
 	f1 = calloc(steps * a.horizon, sizeof(double));
@@ -357,18 +358,18 @@ static void test_model_roundtrip(void **state)
 static void test_default_model_header(void **state)
 {
 	struct fc_model m, m2;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	uint8_t *buf;
 	size_t len, steps = 300;
 	double *f1, *f2;
 
 	(void)state;
-	if (fc_model_deserialize(&m, qlb_default_model, qlb_default_model_len, err))
-		fail_msg("default model does not load: %s", err);
+	if (fc_model_deserialize(&m, qlb_default_model, qlb_default_model_len, &err))
+		fail_msg("default model does not load: %s", err.msg);
 	assert_int_equal(fc_model_serialize(&m, &buf, &len), 0);
 	assert_int_equal(len, qlb_default_model_len);
 	assert_memory_equal(buf, qlb_default_model, len);
-	assert_int_equal(fc_model_deserialize(&m2, buf, len, err), 0);
+	assert_int_equal(fc_model_deserialize(&m2, buf, len, &err), 0);
 	f1 = calloc(steps * m.arch.horizon, sizeof(double));
 	f2 = calloc(steps * m.arch.horizon, sizeof(double));
 	forecasts_of(&m, f1, steps);
@@ -402,13 +403,13 @@ static void expect_patched_u32(const uint8_t *orig, size_t len, size_t off, uint
 {
 	uint8_t *b = malloc(len);
 	struct fc_model m;
-	char err[FC_ERR_LEN] = "";
+	struct qlb_error err = {};
 
 	memcpy(b, orig, len);
 	put_le32(b + off, v);
 	fix_crc(b, len);
-	if (fc_model_deserialize(&m, b, len, err) != rc || !err[0])
-		fail_msg("u32 at %zu = %u: want rc %d with a reason, got '%s'", off, v, rc, err);
+	if (fc_model_deserialize(&m, b, len, &err) != rc || !err.msg[0])
+		fail_msg("u32 at %zu = %u: want rc %d with a reason, got '%s'", off, v, rc, err.msg);
 	free(b);
 }
 
@@ -419,7 +420,7 @@ static void test_bad_model_files(void **state)
 	struct fc_model m, out;
 	uint8_t *buf, *b;
 	size_t len, hdr = 16, weights;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	struct captured c;
 	char path[] = "/tmp/qlb-fc-bad-XXXXXX";
 	FILE *f;
@@ -434,22 +435,22 @@ static void test_bad_model_files(void **state)
 	/* every truncation */
 	for (size_t cut = 0; cut < len; cut++) {
 		memcpy(b, buf, cut);
-		err[0] = '\0';
-		if (fc_model_deserialize(&out, b, cut, err) == 0 || !err[0])
+		err.msg[0] = '\0';
+		if (fc_model_deserialize(&out, b, cut, &err) == 0 || !err.msg[0])
 			fail_msg("truncated to %zu of %zu bytes was accepted", cut, len);
 	}
 	/* one flipped byte anywhere (magic, version, header, note, weights, CRC) */
 	for (size_t i = 0; i < len; i++) {
 		memcpy(b, buf, len);
 		b[i] ^= 0x5a;
-		err[0] = '\0';
-		if (fc_model_deserialize(&out, b, len, err) == 0 || !err[0])
+		err.msg[0] = '\0';
+		if (fc_model_deserialize(&out, b, len, &err) == 0 || !err.msg[0])
 			fail_msg("flipped byte %zu of %zu was accepted", i, len);
 	}
 	/* trailing garbage */
 	memcpy(b, buf, len);
 	b[len] = 0;
-	assert_int_equal(fc_model_deserialize(&out, b, len + 1, err), -EBADMSG);
+	assert_int_equal(fc_model_deserialize(&out, b, len + 1, &err), -EBADMSG);
 
 	/* structurally wrong but CRC-valid */
 	expect_patched_u32(buf, len, 8, 2, -EPROTONOSUPPORT);	    /* version */
@@ -481,11 +482,11 @@ static void test_bad_model_files(void **state)
 		put_le32(b + hdr + 4, 200);
 		put_le32(b + hdr + 28, (uint32_t)fc_arch_param_count(&big));
 		fix_crc(b, len);
-		assert_int_equal(fc_model_deserialize(&out, b, len, err), -EBADMSG);
-		assert_non_null(strstr(err, "truncated"));
+		assert_int_equal(fc_model_deserialize(&out, b, len, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "truncated"));
 	}
-	assert_int_equal(fc_model_deserialize(&out, NULL, 0, err), -EBADMSG);
-	assert_int_not_equal(fc_model_load(&out, "/nonexistent/model.bin", err), 0);
+	assert_int_equal(fc_model_deserialize(&out, NULL, 0, &err), -EBADMSG);
+	assert_int_not_equal(fc_model_load(&out, "/nonexistent/model.bin", &err), 0);
 
 	/* the CLI names the problem in one line and exits 2 */
 	fd = mkstemp(path);
@@ -658,7 +659,8 @@ static void test_prep(void **state)
 
 static void test_series_formats(void **state)
 {
-	char path[] = "/tmp/qlb-fc-hist-XXXXXX", err[FC_ERR_LEN];
+	char path[] = "/tmp/qlb-fc-hist-XXXXXX";
+	struct qlb_error err = {};
 	struct fc_series s;
 	struct fc_series_opts o = { 0 };
 	FILE *f;
@@ -674,7 +676,7 @@ static void test_series_formats(void **state)
 		   "102,a,1,,9\n102,a,2,1,9\n"
 		   "103,a,1,6,9\n");
 	fclose(f);
-	assert_int_equal(fc_series_read(path, NULL, &s, err), 0);
+	assert_int_equal(fc_series_read(path, NULL, &s, &err), 0);
 	assert_int_equal(s.n, 4);
 	assert_string_equal(s.column, "lambda");
 	assert_near(s.v[0], 4.0, 1e-12);
@@ -683,7 +685,7 @@ static void test_series_formats(void **state)
 	assert_near(s.v[3], 6.0, 1e-12);
 	fc_series_free(&s);
 	o = (struct fc_series_opts){ .offset = 1, .limit = 2 };
-	assert_int_equal(fc_series_read(path, &o, &s, err), 0);
+	assert_int_equal(fc_series_read(path, &o, &s, &err), 0);
 	assert_int_equal(s.n, 2);
 	assert_near(s.v[0], 4.0, 1e-12);
 	fc_series_free(&s);
@@ -693,7 +695,7 @@ static void test_series_formats(void **state)
 		   "2020,5,0\n");
 	fclose(f);
 	o = (struct fc_series_opts){ .aggregate = 2 };
-	assert_int_equal(fc_series_read(path, &o, &s, err), 0);
+	assert_int_equal(fc_series_read(path, &o, &s, &err), 0);
 	assert_int_equal(s.n, 2); /* trailing partial aggregate dropped */
 	assert_near(s.v[1], 7.0, 1e-12);
 	assert_near(s.interval_s, 120.0, 1e-12);
@@ -702,22 +704,23 @@ static void test_series_formats(void **state)
 	f = fopen(path, "w");
 	fprintf(f, "when,value\n1,2\n");
 	fclose(f);
-	assert_int_equal(fc_series_read(path, NULL, &s, err), -EINVAL);
-	assert_non_null(strstr(err, "column"));
+	assert_int_equal(fc_series_read(path, NULL, &s, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "column"));
 	f = fopen(path, "w");
 	fprintf(f, "requests\n1\nbanana\n");
 	fclose(f);
-	assert_int_equal(fc_series_read(path, NULL, &s, err), -EINVAL);
-	assert_non_null(strstr(err, ":3:"));
+	assert_int_equal(fc_series_read(path, NULL, &s, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, ":3:"));
 	unlink(path);
-	assert_int_not_equal(fc_series_read("/nonexistent/trace.csv", NULL, &s, err), 0);
+	assert_int_not_equal(fc_series_read("/nonexistent/trace.csv", NULL, &s, &err), 0);
 }
 
 /* -------------------------------------------- eval on the traces */
 
 static void eval_slice(const char *file, size_t offset, size_t aggregate, uint32_t period)
 {
-	char path[512], err[FC_ERR_LEN];
+	char path[512];
+	struct qlb_error err = {};
 	struct fc_series_opts so = { .aggregate = aggregate, .offset = offset, .limit = 3000 };
 	struct fc_series s;
 	struct fc_arch a = { .hidden = 8, .layers = 1, .horizon = 5, .window = 16,
@@ -730,13 +733,13 @@ static void eval_slice(const char *file, size_t offset, size_t aggregate, uint32
 	struct fc_model m;
 
 	snprintf(path, sizeof(path), "%s/%s", qlb_traces_dir(), file);
-	if (fc_series_read(path, &so, &s, err))
-		fail_msg("%s (set QLB_TRACES_DIR)", err);
+	if (fc_series_read(path, &so, &s, &err))
+		fail_msg("%s (set QLB_TRACES_DIR)", err.msg);
 	assert_int_equal(s.n, 3000 / aggregate);
 	fc_train_opts_default(&o);
 	o.epochs = 3;
-	if (fc_model_train_series(&m, &a, &p, &o, s.v, (size_t)(0.8 * (double)s.n), NULL, err))
-		fail_msg("%s: %s", file, err);
+	if (fc_model_train_series(&m, &a, &p, &o, s.v, (size_t)(0.8 * (double)s.n), NULL, &err))
+		fail_msg("%s: %s", file, err.msg);
 	assert_int_equal(fc_eval(&m, s.v, s.n, &eo, &r), 0);
 	for (int hi = 0; hi < 2; hi++) {
 		assert_true(r.lstm_valid[hi]);

@@ -52,16 +52,16 @@ static struct qlb_forecaster *make(const char *model, uint32_t refit)
 {
 	struct qlb_forecaster_opts o;
 	struct qlb_forecaster *f;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	int rc;
 
 	qlb_forecaster_opts_default(&o);
 	o.model = model;
 	if (refit != UINT32_MAX)
 		o.refit = refit;
-	rc = qlb_forecaster_create(&o, &f, err);
-	if (rc || err[0])
-		fail_msg("create(%s): %d '%s'", model ? model : "compiled", rc, err);
+	rc = qlb_forecaster_create(&o, &f, &err);
+	if (rc || err.msg[0])
+		fail_msg("create(%s): %d '%s'", model ? model : "compiled", rc, err.msg);
 	return f;
 }
 
@@ -198,14 +198,14 @@ static void test_options(void **state)
 	struct qlb_forecaster_opts o;
 	struct qlb_forecaster *f;
 	struct qlb_forecast_info in;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	double lh = NAN;
 
 	(void)state;
 	qlb_forecaster_opts_default(&o);
 	o.season = 10;
 	o.refit_phase = 7;
-	assert_int_equal(qlb_forecaster_create(&o, &f, err), 0);
+	assert_int_equal(qlb_forecaster_create(&o, &f, &err), 0);
 	for (int t = 0; t < 100; t++) {
 		lh = qlb_forecaster_step(f, pattern[t % 10], &in);
 		if (t >= 50)
@@ -237,7 +237,7 @@ static void test_options(void **state)
 	qlb_forecaster_opts_default(&o);
 	o.validation = o.warmup = 1;
 	o.refit = 0;
-	assert_int_equal(qlb_forecaster_create(&o, &f, err), 0);
+	assert_int_equal(qlb_forecaster_create(&o, &f, &err), 0);
 	assert_true(isnan(qlb_forecaster_step(f, 10, &in)));
 	assert_true(isfinite(qlb_forecaster_step(f, 20, &in)));
 	assert_int_equal(in.scored, 1);
@@ -309,13 +309,13 @@ static void test_ramp_beats_naive(void **state)
 		struct qlb_forecaster_opts o;
 		struct qlb_forecaster *f;
 		struct qlb_forecast_info in;
-		char err[FC_ERR_LEN];
+		struct qlb_error err = {};
 		double lh[200];
 		int warm = 0;
 
 		qlb_forecaster_opts_default(&o);
 		o.horizon = h;
-		assert_int_equal(qlb_forecaster_create(&o, &f, err), 0);
+		assert_int_equal(qlb_forecaster_create(&o, &f, &err), 0);
 		for (int t = 0; t < 120; t++) {
 			double x = 100 * (1 + 0.05 * t);
 
@@ -359,27 +359,27 @@ static void expect_model(const char *model, uint32_t horizon, enum qlb_forecaste
 	struct qlb_forecaster_opts o;
 	struct qlb_forecaster *f;
 	struct qlb_forecast_info in;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	double lh = NAN;
 
 	qlb_forecaster_opts_default(&o);
 	o.model = model;
 	o.horizon = horizon;
-	memset(err, 'x', sizeof(err));
-	assert_int_equal(qlb_forecaster_create(&o, &f, err), 0);
+	memset(err.msg, 'x', sizeof(err.msg));
+	assert_int_equal(qlb_forecaster_create(&o, &f, &err), 0);
 	assert_non_null(f);
-	assert_non_null(memchr(err, '\0', sizeof(err)));
+	assert_non_null(memchr(err.msg, '\0', sizeof(err.msg)));
 	print_message("# model %s, horizon %u: %s%s%s\n", model ? model : "(null)", horizon,
-		      qlb_forecaster_status_name(qlb_forecaster_status(f)), err[0] ? ": " : "",
-		      err);
+		      qlb_forecaster_status_name(qlb_forecaster_status(f)), err.msg[0] ? ": " : "",
+		      err.msg);
 	if (qlb_forecaster_status(f) != st)
 		fail_msg("model %s: status %s, want %s", model,
 			 qlb_forecaster_status_name(qlb_forecaster_status(f)),
 			 qlb_forecaster_status_name(st));
-	if (want && !strstr(err, want))
-		fail_msg("model %s: error '%s' does not mention '%s'", model, err, want);
-	if (!want && err[0])
-		fail_msg("model %s: unexpected error '%s'", model, err);
+	if (want && !strstr(err.msg, want))
+		fail_msg("model %s: error '%s' does not mention '%s'", model, err.msg, want);
+	if (!want && err.msg[0])
+		fail_msg("model %s: unexpected error '%s'", model, err.msg);
 	for (int t = 0; t < 40; t++)
 		lh = qlb_forecaster_step(f, 50 + t, &in);
 	assert_true(isfinite(lh));
@@ -395,7 +395,7 @@ static void test_model_fallbacks(void **state)
 	struct fc_arch a1 = { .hidden = 4, .layers = 1, .horizon = 1, .window = 8 };
 	uint8_t *buf, rnd[4096];
 	size_t len;
-	char err[FC_ERR_LEN];
+	struct qlb_error err = {};
 	struct rng r = { 9 };
 
 	(void)state;
@@ -409,7 +409,7 @@ static void test_model_fallbacks(void **state)
 	snprintf(crc, sizeof(crc), "%s/crc.bin", dir);
 	snprintf(longp, sizeof(longp), "%s/%0180d.bin", dir, 0);
 
-	assert_int_equal(qlb_forecaster_load_default(&m, err), 0);
+	assert_int_equal(qlb_forecaster_load_default(&m, &err), 0);
 	assert_int_equal(fc_model_serialize(&m, &buf, &len), 0);
 	write_file(good, buf, len);
 	write_file(trunc, buf, len / 2);
@@ -431,7 +431,7 @@ static void test_model_fallbacks(void **state)
 					     FC_IMPUTE_LAST),
 				 0);
 	}
-	assert_int_equal(fc_model_save(&m1, shortm, err), 0);
+	assert_int_equal(fc_model_save(&m1, shortm, &err), 0);
 
 	expect_model(NULL, 1, QLB_FC_STATUS_COMPILED, NULL);
 	expect_model("", 1, QLB_FC_STATUS_COMPILED, NULL);
@@ -460,15 +460,15 @@ static void test_model_fallbacks(void **state)
 
 		qlb_forecaster_opts_default(&o);
 		o.validation = 0;
-		assert_int_equal(qlb_forecaster_create(&o, &f, err), -EINVAL);
+		assert_int_equal(qlb_forecaster_create(&o, &f, &err), -EINVAL);
 		assert_null(f);
-		assert_true(err[0] != '\0');
+		assert_true(err.msg[0] != '\0');
 		qlb_forecaster_opts_default(&o);
 		o.horizon = FC_MAX_HORIZON + 1;
-		assert_int_equal(qlb_forecaster_create(&o, &f, err), -EINVAL);
+		assert_int_equal(qlb_forecaster_create(&o, &f, &err), -EINVAL);
 		qlb_forecaster_opts_default(&o);
 		o.model_scale = NAN;
-		assert_int_equal(qlb_forecaster_create(&o, &f, err), -EINVAL);
+		assert_int_equal(qlb_forecaster_create(&o, &f, &err), -EINVAL);
 	}
 
 	unlink(good);

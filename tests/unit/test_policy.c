@@ -719,13 +719,14 @@ static void test_sim_arrival_processes(void **state)
 	struct sim_backend b[2] = { { 300, 1, 1 }, { 100, 1, 1 } };
 	struct fc_series s;
 	struct fc_series_opts so = { .offset = 40000, .limit = 50 }; /* a busy, steady stretch */
-	char path[512], err[FC_ERR_LEN];
+	char path[512];
+	struct qlb_error err = {};
 	struct sim_config c;
 	double lambda = 0.3 * 400;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/worldcup98-per-minute.csv.gz", qlb_traces_dir());
-	assert_int_equal(fc_series_read(path, &so, &s, err), 0);
+	assert_int_equal(fc_series_read(path, &so, &s, &err), 0);
 	sim_config_default(&c);
 	c.nbackends = 2;
 	c.backends = b;
