@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Reading request-rate series: gzip request-rate traces (data/traces/) and qlb agent history CSVs. */
+/* Reading request-rate series: the gzip traces of data/traces/ and qlb agent
+ * history CSVs. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -101,187 +102,218 @@ static int read_line(gzFile gz, char *buf, int cap)
 	return 1;
 }
 
-int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_series *s,
-		   struct qlb_error *err)
-{
-	struct fc_series_opts none = { 0 };
-	struct growable raw = { 0 };
-	char *line = NULL, prev_ts[TS_MAX_LEN] = "";
-	size_t rows = 0, lineno = 1, k;
-	double group = 0;
-	int have_group = 0, col = -1, ts_col = -1, rc = 0, r;
-	enum fmt fmt = FMT_REQUESTS;
+/* One pass over a trace file. */
+struct reader {
+	const char *path;
+	const struct fc_series_opts *o;
+	struct qlb_error *err;
 	gzFile gz;
+	char *line;
+	size_t lineno;
+	enum fmt fmt;
+	int col, ts_col;	/* of the value and (history) of the timestamp */
+	struct growable raw;	/* the rows kept, before aggregation */
+	size_t rows;		/* rows read, offset included */
+	/* History CSVs: lambda summed over consecutive rows of one ts. */
+	char prev_ts[TS_MAX_LEN];
+	double group;
+	int have_group;
+};
 
-	if (!o)
-		o = &none;
-	memset(s, 0, sizeof(*s));
-	k = o->aggregate ? o->aggregate : 1;
-	gz = gzopen(path, "rb");
-	if (!gz) {
-		rc = errno ? -errno : -ENOMEM;
-		qlb_error_set(err, 0, "%s: %s", path, errno ? strerror(errno) : "cannot open");
+static int nomem(struct reader *r)
+{
+	qlb_error_set(r->err, 0, "out of memory");
+	return -ENOMEM;
+}
+
+/* Finds the value column (requests, num_request, or lambda with ts). */
+static int read_header(struct reader *r, struct fc_series *s)
+{
+	int got = read_line(r->gz, r->line, LINE_MAX_LEN), idx = 0;
+
+	if (got <= 0) {
+		qlb_error_set(r->err, 0, "%.60s: %s", r->path,
+			      got ? "header line too long" : "empty file");
+		return got ? got : -EINVAL;
+	}
+	for (char *tok = r->line, *next; tok; tok = next, idx++) {
+		char *name;
+
+		next = strchr(tok, ',');
+		if (next)
+			*next++ = '\0';
+		name = trim(tok);
+		if (!strcmp(name, "requests") && r->col < 0) {
+			r->col = idx;
+			r->fmt = FMT_REQUESTS;
+		} else if (!strcmp(name, "num_request") && r->col < 0) {
+			r->col = idx;
+			r->fmt = FMT_NUM_REQUEST;
+		} else if (!strcmp(name, "lambda")) {
+			r->col = idx;
+			r->fmt = FMT_HISTORY;
+		} else if (!strcmp(name, "ts")) {
+			r->ts_col = idx;
+		}
+	}
+	if (r->col < 0 || (r->fmt == FMT_HISTORY && r->ts_col < 0)) {
+		qlb_error_set(r->err, 0, "%.60s: header has no requests, num_request or ts+lambda "
+			      "column", r->path);
+		return -EINVAL;
+	}
+	strcpy(s->column, r->fmt == FMT_REQUESTS ? "requests" :
+			  r->fmt == FMT_NUM_REQUEST ? "num_request" : "lambda");
+	s->interval_s = r->fmt == FMT_REQUESTS ? 1.0 : r->fmt == FMT_NUM_REQUEST ? 60.0 : 0.0;
+	return 0;
+}
+
+/* The value (and, for history, the ts) of the data line in r->line. */
+static int parse_row(struct reader *r, const char *column, double *v, char ts[TS_MAX_LEN])
+{
+	char *f;
+
+	if (r->fmt == FMT_HISTORY) {
+		/* field() cuts the line, so fetch ts from a copy first */
+		char *lc = strdup(r->line), *t;
+
+		if (!lc)
+			return nomem(r);
+		t = field(lc, r->ts_col);
+		snprintf(ts, TS_MAX_LEN, "%s", t ? t : "");
+		free(lc);
+		if (!t) {
+			qlb_error_set(r->err, 0, "%.60s:%zu: missing ts field", r->path, r->lineno);
+			return -EINVAL;
+		}
+	}
+	f = field(r->line, r->col);
+	if (!f) {
+		qlb_error_set(r->err, 0, "%.60s:%zu: missing %s field", r->path, r->lineno, column);
+		return -EINVAL;
+	}
+	if (parse_value(f, v)) {
+		qlb_error_set(r->err, 0, "%.60s:%zu: bad %s value '%.16s'", r->path, r->lineno,
+			      column, f);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Counts one row, kept past the offset: 1 once the limit is reached. */
+static int take(struct reader *r, double v)
+{
+	if (r->rows >= r->o->offset && push(&r->raw, v))
+		return nomem(r);
+	r->rows++;
+	return r->o->limit && r->rows >= r->o->offset + r->o->limit;
+}
+
+/* One data row of a history CSV: rows of one ts add up to one value. */
+static int take_history(struct reader *r, double v, const char *ts)
+{
+	int rc = 0;
+
+	if (r->have_group && !strcmp(ts, r->prev_ts)) {
+		r->group += v;	/* NaN stays NaN: the window is incomplete */
+		return 0;
+	}
+	if (r->have_group) {
+		rc = take(r, r->group);
+		if (rc) {
+			r->have_group = 0;
+			return rc;
+		}
+	}
+	snprintf(r->prev_ts, sizeof(r->prev_ts), "%s", ts);
+	r->group = v;
+	r->have_group = 1;
+	return 0;
+}
+
+static int read_rows(struct reader *r, const char *column)
+{
+	char ts[TS_MAX_LEN];
+	int got, rc;
+	double v;
+
+	while ((got = read_line(r->gz, r->line, LINE_MAX_LEN)) > 0) {
+		r->lineno++;
+		if (!*trim(r->line))
+			continue;
+		rc = parse_row(r, column, &v, ts);
+		if (!rc)
+			rc = r->fmt == FMT_HISTORY ? take_history(r, v, ts) : take(r, v);
+		if (rc)
+			return rc > 0 ? 0 : rc;
+	}
+	if (got < 0) {
+		qlb_error_set(r->err, 0, "%.60s:%zu: line too long", r->path, r->lineno + 1);
+		return got;
+	}
+	if (r->have_group && (rc = take(r, r->group)) < 0)
 		return rc;
-	}
-	line = malloc(LINE_MAX_LEN);
-	if (!line) {
-		gzclose(gz);
-		qlb_error_set(err, 0, "out of memory");
-		return -ENOMEM;
-	}
-
-	r = read_line(gz, line, LINE_MAX_LEN);
-	if (r <= 0) {
-		qlb_error_set(err, 0, "%.60s: %s", path, r ? "header line too long" : "empty file");
-		rc = r ? r : -EINVAL;
-		goto out;
-	}
-	{
-		int idx = 0;
-
-		for (char *tok = line, *next; tok; tok = next, idx++) {
-			char *name;
-
-			next = strchr(tok, ',');
-			if (next)
-				*next++ = '\0';
-			name = trim(tok);
-			if (!strcmp(name, "requests") && col < 0) {
-				col = idx;
-				fmt = FMT_REQUESTS;
-			} else if (!strcmp(name, "num_request") && col < 0) {
-				col = idx;
-				fmt = FMT_NUM_REQUEST;
-			} else if (!strcmp(name, "lambda")) {
-				col = idx;
-				fmt = FMT_HISTORY;
-			} else if (!strcmp(name, "ts")) {
-				ts_col = idx;
-			}
-		}
-	}
-	if (col < 0 || (fmt == FMT_HISTORY && ts_col < 0)) {
-		qlb_error_set(err, 0,
-			 "%.60s: header has no requests, num_request or ts+lambda column", path);
-		rc = -EINVAL;
-		goto out;
-	}
-	strcpy(s->column, fmt == FMT_REQUESTS ? "requests" :
-			  fmt == FMT_NUM_REQUEST ? "num_request" : "lambda");
-	s->interval_s = fmt == FMT_REQUESTS ? 1.0 : fmt == FMT_NUM_REQUEST ? 60.0 : 0.0;
-
-	while ((r = read_line(gz, line, LINE_MAX_LEN)) > 0) {
-		char copy[TS_MAX_LEN], *f;
-		double v;
-
-		lineno++;
-		if (!*trim(line))
-			continue;
-		if (fmt == FMT_HISTORY) {
-			/* field() cuts the line, so fetch ts from a copy first */
-			char *lc = strdup(line), *ts;
-
-			if (!lc) {
-				rc = -ENOMEM;
-				qlb_error_set(err, 0, "out of memory");
-				goto out;
-			}
-			ts = field(lc, ts_col);
-			snprintf(copy, sizeof(copy), "%s", ts ? ts : "");
-			free(lc);
-			if (!ts) {
-				qlb_error_set(err, 0, "%.60s:%zu: missing ts field", path, lineno);
-				rc = -EINVAL;
-				goto out;
-			}
-		}
-		f = field(line, col);
-		if (!f) {
-			qlb_error_set(err, 0, "%.60s:%zu: missing %s field", path, lineno,
-				 s->column);
-			rc = -EINVAL;
-			goto out;
-		}
-		if (parse_value(f, &v)) {
-			qlb_error_set(err, 0, "%.60s:%zu: bad %s value '%.16s'", path, lineno,
-				 s->column, f);
-			rc = -EINVAL;
-			goto out;
-		}
-		if (fmt == FMT_HISTORY) {
-			if (have_group && !strcmp(copy, prev_ts)) {
-				group += v; /* NaN stays NaN: the window is incomplete */
-				continue;
-			}
-			if (have_group) {
-				if (rows >= o->offset && (rc = push(&raw, group)))
-					goto nomem;
-				rows++;
-				if (o->limit && rows >= o->offset + o->limit) {
-					have_group = 0;
-					break;
-				}
-			}
-			memcpy(prev_ts, copy, sizeof(prev_ts));
-			group = v;
-			have_group = 1;
-			continue;
-		}
-		if (rows >= o->offset && (rc = push(&raw, v)))
-			goto nomem;
-		rows++;
-		if (o->limit && rows >= o->offset + o->limit)
-			break;
-	}
-	if (r < 0) {
-		qlb_error_set(err, 0, "%.60s:%zu: line too long", path, lineno + 1);
-		rc = r;
-		goto out;
-	}
-	if (have_group) {
-		if (rows >= o->offset && (rc = push(&raw, group)))
-			goto nomem;
-		rows++;
-	}
 	{
 		int gzerr;
-		const char *msg = gzerror(gz, &gzerr);
+		const char *msg = gzerror(r->gz, &gzerr);
 
 		if (gzerr != Z_OK && gzerr != Z_BUF_ERROR) {
-			qlb_error_set(err, 0, "%.60s: read error: %.50s", path, msg);
-			rc = -EIO;
-			goto out;
+			qlb_error_set(r->err, 0, "%.60s: read error: %.50s", r->path, msg);
+			return -EIO;
 		}
 	}
-	if (rows <= o->offset) {
-		qlb_error_set(err, 0, "%.60s: no rows after offset %zu", path, o->offset);
-		rc = -EINVAL;
-		goto out;
+	return 0;
+}
+
+/* Sums every k rows kept into one point of s. */
+static int aggregate(struct reader *r, struct fc_series *s, size_t k)
+{
+	if (r->rows <= r->o->offset) {
+		qlb_error_set(r->err, 0, "%.60s: no rows after offset %zu", r->path, r->o->offset);
+		return -EINVAL;
 	}
-	s->n = raw.n / k;
+	s->n = r->raw.n / k;
 	s->v = malloc((s->n ? s->n : 1) * sizeof(double));
 	if (!s->v)
-		goto nomem;
+		return nomem(r);
 	for (size_t i = 0; i < s->n; i++) {
 		double sum = 0;
 
 		for (size_t j = 0; j < k; j++)
-			sum += raw.v[i * k + j];
+			sum += r->raw.v[i * k + j];
 		s->v[i] = sum;
 	}
 	s->interval_s *= (double)k;
 	if (!s->n) {
-		qlb_error_set(err, 0, "%.60s: fewer rows than one aggregate of %zu", path, k);
-		rc = -EINVAL;
+		qlb_error_set(r->err, 0, "%.60s: fewer rows than one aggregate of %zu", r->path, k);
+		return -EINVAL;
 	}
-	goto out;
-nomem:
-	rc = -ENOMEM;
-	qlb_error_set(err, 0, "out of memory");
-out:
-	free(raw.v);
-	free(line);
-	gzclose(gz);
+	return 0;
+}
+
+int fc_series_read(const char *path, const struct fc_series_opts *o, struct fc_series *s,
+		   struct qlb_error *err)
+{
+	static const struct fc_series_opts none = { 0 };
+	struct reader r = { .path = path, .o = o ? o : &none, .err = err, .lineno = 1,
+			    .fmt = FMT_REQUESTS, .col = -1, .ts_col = -1 };
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	r.gz = gzopen(path, "rb");
+	if (!r.gz) {
+		rc = errno ? -errno : -ENOMEM;
+		qlb_error_set(err, 0, "%s: %s", path, errno ? strerror(errno) : "cannot open");
+		return rc;
+	}
+	r.line = malloc(LINE_MAX_LEN);
+	rc = r.line ? read_header(&r, s) : nomem(&r);
+	if (!rc)
+		rc = read_rows(&r, s->column);
+	if (!rc)
+		rc = aggregate(&r, s, r.o->aggregate ? r.o->aggregate : 1);
+	free(r.raw.v);
+	free(r.line);
+	gzclose(r.gz);
 	if (rc)
 		fc_series_free(s);
 	return rc;
