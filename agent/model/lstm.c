@@ -496,188 +496,242 @@ static void build_features(const struct fc_model *m, const float *x, size_t p, d
 	}
 }
 
+/* Where each parameter block's gradient sits in the flat vector, in the
+ * order of fc_arch_param_count(). */
+struct grad_view {
+	double *mlp_w, *mlp_b;
+	double *w[FC_MAX_LAYERS], *b[FC_MAX_LAYERS];
+	double *out_w, *out_b;
+};
+
+static void grad_view_bind(const struct fc_model *m, double *grad, struct grad_view *gv)
+{
+	const uint32_t H = m->arch.hidden, mlp = m->arch.mlp;
+	double *gp = grad;
+
+	gv->mlp_w = grad;
+	gv->mlp_b = NULL;
+	if (mlp) {
+		gv->mlp_w = gp;
+		gp += (size_t)mlp * m->n_input;
+		gv->mlp_b = gp;
+		gp += mlp;
+	}
+	for (uint32_t l = 0; l < m->arch.layers; l++) {
+		gv->w[l] = gp;
+		gp += (size_t)4 * H * (m->lstm_in[l] + H);
+		gv->b[l] = gp;
+		gp += 4 * H;
+	}
+	gv->out_w = gp;
+	gp += (size_t)m->arch.horizon * H;
+	gv->out_b = gp;
+}
+
+/* ReLU layer in front of the LSTM; keeps the pre-activation for backward. */
+static void mlp_forward(const struct fc_model *m, const double *feat, double *pre, double *z)
+{
+	const uint32_t nin = m->n_input;
+
+	for (uint32_t j = 0; j < m->arch.mlp; j++) {
+		const float *w = m->mlp_w + (size_t)j * nin;
+		double a = m->mlp_b[j];
+
+		for (uint32_t k = 0; k < nin; k++)
+			a += (double)w[k] * feat[k];
+		pre[j] = a;
+		z[j] = a > 0 ? a : 0;
+	}
+}
+
+/* One LSTM cell at step t of layer l: records [x, h], the gates, c and
+ * tanh(c) for backward and updates (hs, cs) in place. */
+static void lstm_layer_forward(const struct fc_model *m, struct layer_trace *lt, uint32_t l,
+			       size_t t, const double *in, uint32_t n_in, double *hs, double *cs)
+{
+	const uint32_t H = m->arch.hidden, cols = n_in + H;
+	double *xh = lt->xh + t * cols, *g = lt->gates + t * 4 * H;
+	double *c = lt->c + t * H, *tc = lt->tc + t * H;
+
+	memcpy(xh, in, n_in * sizeof(double));
+	memcpy(xh + n_in, hs, H * sizeof(double));
+	for (uint32_t j = 0; j < 4 * H; j++) {
+		const float *w = m->lstm_w[l] + (size_t)j * cols;
+		double a = m->lstm_b[l][j];
+
+		for (uint32_t k = 0; k < cols; k++)
+			a += (double)w[k] * xh[k];
+		g[j] = a;
+	}
+	for (uint32_t j = 0; j < H; j++) {
+		g[j] = sigmoid_d(g[j]);
+		g[H + j] = sigmoid_d(g[H + j]);
+		g[2 * H + j] = tanh(g[2 * H + j]);
+		g[3 * H + j] = sigmoid_d(g[3 * H + j]);
+		c[j] = g[H + j] * cs[j] + g[j] * g[2 * H + j];
+		tc[j] = tanh(c[j]);
+		cs[j] = c[j];
+		hs[j] = g[3 * H + j] * tc[j];
+	}
+}
+
+/* Forward step t of the chunk; adds its squared (l1: absolute) errors to
+ * *err_sum one by one, so the sum rounds as a single running total. */
+static void forward_step(const struct fc_model *m, struct workspace *ws, const float *x,
+			 size_t start, size_t t, double *h_state, double *c_state, int l1,
+			 double *err_sum)
+{
+	const uint32_t H = m->arch.hidden, hz = m->arch.horizon, nin = m->n_input;
+	const uint32_t mlp = m->arch.mlp;
+	double *feat = ws->feat + t * nin, *y = ws->y + t * hz;
+	const double *in = feat;
+	uint32_t n_in = nin;
+
+	build_features(m, x, start + t, feat);
+	if (mlp) {
+		double *z = ws->mlp_out + t * mlp;
+
+		mlp_forward(m, feat, ws->mlp_pre + t * mlp, z);
+		in = z;
+		n_in = mlp;
+	}
+	for (uint32_t l = 0; l < m->arch.layers; l++) {
+		double *hs = h_state + (size_t)l * H, *cs = c_state + (size_t)l * H;
+
+		lstm_layer_forward(m, &ws->lt[l], l, t, in, n_in, hs, cs);
+		in = hs;
+		n_in = H;
+	}
+	for (uint32_t k = 0; k < hz; k++) {
+		const float *w = m->out_w + (size_t)k * H;
+		double a = m->out_b[k], e;
+
+		for (uint32_t j = 0; j < H; j++)
+			a += (double)w[j] * in[j];
+		if (m->arch.flags & FC_ARCH_RESIDUAL)
+			a += x[start + t];
+		y[k] = a;
+		e = a - x[start + t + 1 + k];
+		*err_sum += l1 ? fabs(e) : e * e;
+	}
+}
+
+/* Head gradient at step t; leaves dL/dh_top in ws->dh. */
+static void head_backward(const struct fc_model *m, struct workspace *ws, const float *x,
+			  size_t start, size_t t, const struct grad_view *gv, double scale, int l1)
+{
+	const uint32_t H = m->arch.hidden, hz = m->arch.horizon, L = m->arch.layers;
+	const double *y = ws->y + t * hz;
+	const double *otop = ws->lt[L - 1].gates + t * 4 * H + 3 * H;
+	const double *tctop = ws->lt[L - 1].tc + t * H;
+	double *dh = ws->dh;
+
+	for (uint32_t j = 0; j < H; j++)
+		dh[j] = 0;
+	for (uint32_t k = 0; k < hz; k++) {
+		double e = y[k] - x[start + t + 1 + k];
+		double dy = l1 ? scale * (double)((e > 0) - (e < 0)) : scale * 2.0 * e;
+		const float *w = m->out_w + (size_t)k * H;
+		double *gw = gv->out_w + (size_t)k * H;
+
+		gv->out_b[k] += dy;
+		for (uint32_t j = 0; j < H; j++) {
+			gw[j] += dy * otop[j] * tctop[j];
+			dh[j] += dy * w[j];
+		}
+	}
+}
+
+/* Layer l at step t: takes dL/dh from ws->dh (plus the carry from step t+1)
+ * and leaves there what flows to the layer, or MLP, below. */
+static void lstm_layer_backward(const struct fc_model *m, struct workspace *ws, uint32_t l,
+				size_t t, const struct grad_view *gv)
+{
+	const uint32_t H = m->arch.hidden, n_in = m->lstm_in[l], cols = n_in + H;
+	const struct layer_trace *lt = &ws->lt[l];
+	const double *xh = lt->xh + t * cols, *g = lt->gates + t * 4 * H;
+	const double *tc = lt->tc + t * H;
+	const double *cprev = t ? lt->c + (t - 1) * H : lt->c0;
+	double *dhn = ws->dh_next + (size_t)l * H, *dcn = ws->dc_next + (size_t)l * H;
+	double *da = ws->da, *dxh = ws->dxh, *dh = ws->dh;
+	const float *w = m->lstm_w[l];
+	double *gw = gv->w[l], *gb = gv->b[l];
+
+	for (uint32_t j = 0; j < H; j++) {
+		double i = g[j], f = g[H + j], gg = g[2 * H + j];
+		double o = g[3 * H + j];
+		double dht = dh[j] + dhn[j];
+		double dc = dcn[j] + dht * o * (1 - tc[j] * tc[j]);
+
+		da[j] = dc * gg * i * (1 - i);
+		da[H + j] = dc * cprev[j] * f * (1 - f);
+		da[2 * H + j] = dc * i * (1 - gg * gg);
+		da[3 * H + j] = dht * tc[j] * o * (1 - o);
+		dcn[j] = dc * f;
+	}
+	memset(dxh, 0, cols * sizeof(double));
+	for (uint32_t r = 0; r < 4 * H; r++) {
+		const float *wr = w + (size_t)r * cols;
+		double *gr = gw + (size_t)r * cols, d = da[r];
+
+		gb[r] += d;
+		for (uint32_t k = 0; k < cols; k++) {
+			gr[k] += d * xh[k];
+			dxh[k] += d * wr[k];
+		}
+	}
+	memcpy(dhn, dxh + n_in, H * sizeof(double));
+	memcpy(dh, dxh, n_in * sizeof(double));
+}
+
+static void mlp_backward(const struct fc_model *m, struct workspace *ws, size_t t,
+			 const struct grad_view *gv)
+{
+	const uint32_t nin = m->n_input, mlp = m->arch.mlp;
+	const double *pre = ws->mlp_pre + t * mlp;
+	const double *feat = ws->feat + t * nin;
+
+	for (uint32_t j = 0; j < mlp; j++) {
+		double dz = pre[j] > 0 ? ws->dh[j] : 0;
+		double *gr = gv->mlp_w + (size_t)j * nin;
+
+		gv->mlp_b[j] += dz;
+		for (uint32_t k = 0; k < nin; k++)
+			gr[k] += dz * feat[k];
+	}
+}
+
 /*
  * Runs x[start..start+len) from state (h, c) [layers][hidden] (updated to the
  * final state), adds the squared (l1: absolute) error of every step and
- * horizon to *sse and, if grad != NULL, adds d(scale * sum)/dparams to grad.
+ * horizon to *sse and, if grad != NULL, adds d(scale * sum)/dparams to grad
+ * (backpropagation through time over the chunk).
  */
 static void chunk_pass(const struct fc_model *m, struct workspace *ws, const float *x,
 		       size_t start, size_t len, double *h_state, double *c_state, double *sse,
 		       double *grad, double scale, int l1)
 {
-	const uint32_t H = m->arch.hidden, hz = m->arch.horizon, L = m->arch.layers;
-	const uint32_t nin = m->n_input, mlp = m->arch.mlp;
-	const int residual = !!(m->arch.flags & FC_ARCH_RESIDUAL);
+	const uint32_t H = m->arch.hidden, L = m->arch.layers;
+	struct grad_view gv;
 	double err_sum = 0;
 
 	for (uint32_t l = 0; l < L; l++)
 		memcpy(ws->lt[l].c0, c_state + (size_t)l * H, H * sizeof(double));
-
-	/* forward */
-	for (size_t t = 0; t < len; t++) {
-		double *feat = ws->feat + t * nin, *in = feat, *y = ws->y + t * hz;
-		uint32_t n_in = nin;
-
-		build_features(m, x, start + t, feat);
-		if (mlp) {
-			double *pre = ws->mlp_pre + t * mlp, *z = ws->mlp_out + t * mlp;
-
-			for (uint32_t j = 0; j < mlp; j++) {
-				const float *w = m->mlp_w + (size_t)j * nin;
-				double a = m->mlp_b[j];
-
-				for (uint32_t k = 0; k < nin; k++)
-					a += (double)w[k] * feat[k];
-				pre[j] = a;
-				z[j] = a > 0 ? a : 0;
-			}
-			in = z;
-			n_in = mlp;
-		}
-		for (uint32_t l = 0; l < L; l++) {
-			struct layer_trace *lt = &ws->lt[l];
-			uint32_t cols = n_in + H;
-			double *xh = lt->xh + t * cols, *g = lt->gates + t * 4 * H;
-			double *c = lt->c + t * H, *tc = lt->tc + t * H;
-			double *hs = h_state + (size_t)l * H, *cs = c_state + (size_t)l * H;
-
-			memcpy(xh, in, n_in * sizeof(double));
-			memcpy(xh + n_in, hs, H * sizeof(double));
-			for (uint32_t j = 0; j < 4 * H; j++) {
-				const float *w = m->lstm_w[l] + (size_t)j * cols;
-				double a = m->lstm_b[l][j];
-
-				for (uint32_t k = 0; k < cols; k++)
-					a += (double)w[k] * xh[k];
-				g[j] = a;
-			}
-			for (uint32_t j = 0; j < H; j++) {
-				g[j] = sigmoid_d(g[j]);
-				g[H + j] = sigmoid_d(g[H + j]);
-				g[2 * H + j] = tanh(g[2 * H + j]);
-				g[3 * H + j] = sigmoid_d(g[3 * H + j]);
-				c[j] = g[H + j] * cs[j] + g[j] * g[2 * H + j];
-				tc[j] = tanh(c[j]);
-				cs[j] = c[j];
-				hs[j] = g[3 * H + j] * tc[j];
-			}
-			in = hs;
-			n_in = H;
-		}
-		for (uint32_t k = 0; k < hz; k++) {
-			const float *w = m->out_w + (size_t)k * H;
-			double a = m->out_b[k], e;
-
-			for (uint32_t j = 0; j < H; j++)
-				a += (double)w[j] * in[j];
-			if (residual)
-				a += x[start + t];
-			y[k] = a;
-			e = a - x[start + t + 1 + k];
-			err_sum += l1 ? fabs(e) : e * e;
-		}
-	}
+	for (size_t t = 0; t < len; t++)
+		forward_step(m, ws, x, start, t, h_state, c_state, l1, &err_sum);
 	*sse += err_sum;
 	if (!grad)
 		return;
 
-	/* backward through time */
-	{
-		double *g_mlp_w = grad, *g_mlp_b = NULL, *gp = grad;
-		double *g_w[FC_MAX_LAYERS], *g_b[FC_MAX_LAYERS], *g_out_w, *g_out_b;
-
-		if (mlp) {
-			g_mlp_w = gp;
-			gp += (size_t)mlp * nin;
-			g_mlp_b = gp;
-			gp += mlp;
-		}
-		for (uint32_t l = 0; l < L; l++) {
-			g_w[l] = gp;
-			gp += (size_t)4 * H * (m->lstm_in[l] + H);
-			g_b[l] = gp;
-			gp += 4 * H;
-		}
-		g_out_w = gp;
-		gp += (size_t)hz * H;
-		g_out_b = gp;
-
-		memset(ws->dh_next, 0, (size_t)L * H * sizeof(double));
-		memset(ws->dc_next, 0, (size_t)L * H * sizeof(double));
-		for (size_t t = len; t-- > 0;) {
-			const double *y = ws->y + t * hz;
-			const double *htop = ws->lt[L - 1].gates + t * 4 * H + 3 * H; /* o */
-			const double *tctop = ws->lt[L - 1].tc + t * H;
-			double *dh = ws->dh;
-
-			/* dL/dh_top from the head */
-			for (uint32_t j = 0; j < H; j++)
-				dh[j] = 0;
-			for (uint32_t k = 0; k < hz; k++) {
-				double e = y[k] - x[start + t + 1 + k];
-				double dy = l1 ? scale * (double)((e > 0) - (e < 0)) : scale * 2.0 * e;
-				const float *w = m->out_w + (size_t)k * H;
-				double *gw = g_out_w + (size_t)k * H;
-
-				g_out_b[k] += dy;
-				for (uint32_t j = 0; j < H; j++) {
-					gw[j] += dy * htop[j] * tctop[j];
-					dh[j] += dy * w[j];
-				}
-			}
-			for (uint32_t l = L; l-- > 0;) {
-				const struct layer_trace *lt = &ws->lt[l];
-				uint32_t n_in = m->lstm_in[l], cols = n_in + H;
-				const double *xh = lt->xh + t * cols, *g = lt->gates + t * 4 * H;
-				const double *tc = lt->tc + t * H;
-				const double *cprev = t ? lt->c + (t - 1) * H : lt->c0;
-				double *dhn = ws->dh_next + (size_t)l * H;
-				double *dcn = ws->dc_next + (size_t)l * H;
-				double *da = ws->da, *dxh = ws->dxh;
-				const float *w = m->lstm_w[l];
-				double *gw = g_w[l], *gb = g_b[l];
-
-				for (uint32_t j = 0; j < H; j++) {
-					double i = g[j], f = g[H + j], gg = g[2 * H + j];
-					double o = g[3 * H + j];
-					double dht = dh[j] + dhn[j];
-					double dc = dcn[j] + dht * o * (1 - tc[j] * tc[j]);
-
-					da[j] = dc * gg * i * (1 - i);
-					da[H + j] = dc * cprev[j] * f * (1 - f);
-					da[2 * H + j] = dc * i * (1 - gg * gg);
-					da[3 * H + j] = dht * tc[j] * o * (1 - o);
-					dcn[j] = dc * f;
-				}
-				memset(dxh, 0, cols * sizeof(double));
-				for (uint32_t r = 0; r < 4 * H; r++) {
-					const float *wr = w + (size_t)r * cols;
-					double *gr = gw + (size_t)r * cols, d = da[r];
-
-					gb[r] += d;
-					for (uint32_t k = 0; k < cols; k++) {
-						gr[k] += d * xh[k];
-						dxh[k] += d * wr[k];
-					}
-				}
-				memcpy(dhn, dxh + n_in, H * sizeof(double));
-				/* what flows to the layer (or MLP) below at this step */
-				memcpy(dh, dxh, n_in * sizeof(double));
-			}
-			if (mlp) {
-				const double *pre = ws->mlp_pre + t * mlp;
-				const double *feat = ws->feat + t * nin;
-
-				for (uint32_t j = 0; j < mlp; j++) {
-					double dz = pre[j] > 0 ? dh[j] : 0;
-					double *gr = g_mlp_w + (size_t)j * nin;
-
-					g_mlp_b[j] += dz;
-					for (uint32_t k = 0; k < nin; k++)
-						gr[k] += dz * feat[k];
-				}
-			}
-		}
+	grad_view_bind(m, grad, &gv);
+	memset(ws->dh_next, 0, (size_t)L * H * sizeof(double));
+	memset(ws->dc_next, 0, (size_t)L * H * sizeof(double));
+	for (size_t t = len; t-- > 0;) {
+		head_backward(m, ws, x, start, t, &gv, scale, l1);
+		for (uint32_t l = L; l-- > 0;)
+			lstm_layer_backward(m, ws, l, t, &gv);
+		if (m->arch.mlp)
+			mlp_backward(m, ws, t, &gv);
 	}
 }
 
