@@ -785,18 +785,175 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int fc_train(struct fc_model *m, const float *x, size_t n, const struct fc_train_opts *o,
-	     struct fc_train_report *rep)
+/* How the training part of the series is cut: B parallel streams of
+ * `chunks` windows each, and a validation tail of val_len points. */
+struct train_plan {
+	size_t n_fit, val_len, seg, chunks;
+	uint32_t streams;
+};
+
+static int train_plan(const struct fc_model *m, size_t n, const struct fc_train_opts *o,
+		      struct train_plan *p)
 {
 	const uint32_t W = m->arch.window, hz = m->arch.horizon;
 	uint32_t B = o->batch ? o->batch : 1;
-	const size_t P = m->n_params, state = (size_t)m->arch.layers * m->arch.hidden;
+
+	p->val_len = o->val_frac > 0 && o->val_frac < 0.5 ? (size_t)(o->val_frac * (double)n) : 0;
+	if (p->val_len && p->val_len < 4 * (size_t)hz)
+		p->val_len = 0;
+	p->n_fit = n - p->val_len;
+	/* origins 0..n_fit-hz-1; each stream needs at least one chunk plus a shift */
+	if (p->n_fit < (size_t)hz + 1)
+		return -EINVAL;
+	/* Short series (tests, CI slices) get fewer streams rather than none. */
+	if ((p->n_fit - hz) / B < 2 * (size_t)W)
+		B = (uint32_t)((p->n_fit - hz) / (2 * (size_t)W));
+	if (B < 1)
+		return -EINVAL;
+	p->streams = B;
+	p->seg = (p->n_fit - hz) / B;
+	p->chunks = (p->seg - W) / W;
+	return 0;
+}
+
+/* Buffers of one training run: gradient, Adam moments, the streams'
+ * carried LSTM state and the best parameters seen. */
+struct trainer {
 	struct workspace ws;
-	double *grad = NULL, *adam_m = NULL, *adam_v = NULL, *hs = NULL, *cs = NULL;
-	float *best = NULL;
+	double *grad, *adam_m, *adam_v, *hs, *cs;
+	float *best;
+	uint64_t step;
+};
+
+static void trainer_free(struct trainer *tr)
+{
+	free(tr->grad);
+	free(tr->adam_m);
+	free(tr->adam_v);
+	free(tr->hs);
+	free(tr->cs);
+	free(tr->best);
+	ws_free(&tr->ws);
+}
+
+static int trainer_init(struct trainer *tr, const struct fc_model *m, uint32_t streams)
+{
+	const size_t P = m->n_params, state = (size_t)m->arch.layers * m->arch.hidden;
+	int err;
+
+	memset(tr, 0, sizeof(*tr));
+	err = ws_init(&tr->ws, m, m->arch.window);
+	if (err)
+		return err;
+	tr->grad = calloc(P, sizeof(double));
+	tr->adam_m = calloc(P, sizeof(double));
+	tr->adam_v = calloc(P, sizeof(double));
+	tr->hs = calloc(streams * state, sizeof(double));
+	tr->cs = calloc(streams * state, sizeof(double));
+	tr->best = malloc(P * sizeof(float));
+	if (!tr->grad || !tr->adam_m || !tr->adam_v || !tr->hs || !tr->cs || !tr->best) {
+		trainer_free(tr);
+		return -ENOMEM;
+	}
+	memcpy(tr->best, m->params, P * sizeof(float));
+	return 0;
+}
+
+/* One Adam update from tr->grad, clipped to a global norm of `clip`. */
+static void adam_step(struct fc_model *m, struct trainer *tr, double lr, double clip)
+{
+	const double b1 = 0.9, b2 = 0.999;
+	double norm2 = 0, clipf = 1.0, c1, c2;
+
+	for (size_t i = 0; i < m->n_params; i++)
+		norm2 += tr->grad[i] * tr->grad[i];
+	if (clip > 0 && sqrt(norm2) > clip)
+		clipf = clip / sqrt(norm2);
+	tr->step++;
+	c1 = 1.0 - pow(b1, (double)tr->step);
+	c2 = 1.0 - pow(b2, (double)tr->step);
+	for (size_t i = 0; i < m->n_params; i++) {
+		double g = tr->grad[i] * clipf;
+
+		tr->adam_m[i] = b1 * tr->adam_m[i] + (1 - b1) * g;
+		tr->adam_v[i] = b2 * tr->adam_v[i] + (1 - b2) * g * g;
+		m->params[i] -= (float)(lr * (tr->adam_m[i] / c1) / (sqrt(tr->adam_v[i] / c2) + 1e-8));
+	}
+}
+
+/* One epoch of truncated BPTT; returns the mean training loss. */
+static double train_epoch(struct fc_model *m, struct trainer *tr, const float *x,
+			  const struct train_plan *p, const struct fc_train_opts *o, size_t shift,
+			  double lr)
+{
+	const uint32_t W = m->arch.window, hz = m->arch.horizon, B = p->streams;
+	const size_t state = (size_t)m->arch.layers * m->arch.hidden;
+	const double scale = 1.0 / ((double)B * W * hz);
+	double epoch_sse = 0;
+	size_t terms = 0;
+
+	memset(tr->hs, 0, B * state * sizeof(double));
+	memset(tr->cs, 0, B * state * sizeof(double));
+	for (size_t ch = 0; ch < p->chunks; ch++) {
+		double sse = 0;
+
+		memset(tr->grad, 0, m->n_params * sizeof(double));
+		for (uint32_t b = 0; b < B; b++)
+			chunk_pass(m, &tr->ws, x, b * p->seg + shift + ch * W, W, tr->hs + b * state,
+				   tr->cs + b * state, &sse, tr->grad, scale, o->l1);
+		epoch_sse += sse;
+		terms += (size_t)B * W * hz;
+		adam_step(m, tr, lr, o->clip);
+	}
+	return epoch_sse / (terms ? (double)terms : 1.0);
+}
+
+/* Keeps the parameters of the best validation epoch (or the last epoch,
+ * without a validation tail) and logs the epoch if asked to. */
+static void epoch_keep_best(struct fc_model *m, struct trainer *tr, const float *x, size_t n,
+			    const struct train_plan *p, const struct fc_train_opts *o, uint32_t ep,
+			    double train_loss, double *best_val, struct fc_train_report *rep,
+			    double t0)
+{
+	const size_t P = m->n_params;
+
+	if (rep) {
+		if (ep == 0)
+			rep->first_epoch_loss = train_loss;
+		rep->last_epoch_loss = train_loss;
+	}
+	if (p->val_len) {
+		size_t warm = (size_t)m->arch.season + 8 * (size_t)m->arch.window;
+		double val = fc_lstm_stream_loss(m, x, n, p->n_fit, warm, o->l1);
+
+		if (o->log)
+			fprintf(o->log, "epoch %3u  train %s %.6g  val %.6g  (%.1fs)\n", ep + 1,
+				o->l1 ? "mae" : "mse", train_loss, val, now_s() - t0);
+		if (val < *best_val) {
+			*best_val = val;
+			memcpy(tr->best, m->params, P * sizeof(float));
+			if (rep) {
+				rep->best_val_loss = val;
+				rep->best_epoch = ep + 1;
+			}
+		}
+		return;
+	}
+	memcpy(tr->best, m->params, P * sizeof(float));
+	if (rep)
+		rep->best_epoch = ep + 1;
+	if (o->log)
+		fprintf(o->log, "epoch %3u  train %s %.6g  (%.1fs)\n", ep + 1, o->l1 ? "mae" : "mse",
+			train_loss, now_s() - t0);
+}
+
+int fc_train(struct fc_model *m, const float *x, size_t n, const struct fc_train_opts *o,
+	     struct fc_train_report *rep)
+{
+	struct train_plan plan;
+	struct trainer tr;
 	double t0 = now_s(), best_val = INFINITY;
-	size_t n_fit, seg, chunks, val_len;
-	uint64_t rng = o->seed * 0x2545f4914f6cdd1dull + 7, step = 0;
+	uint64_t rng;
 	int err;
 
 	if (!m || !x || !o || !o->epochs || !(o->lr > 0))
@@ -804,121 +961,33 @@ int fc_train(struct fc_model *m, const float *x, size_t n, const struct fc_train
 	for (size_t i = 0; i < n; i++)
 		if (!isfinite(x[i]))
 			return -EINVAL;
-	val_len = o->val_frac > 0 && o->val_frac < 0.5 ? (size_t)(o->val_frac * (double)n) : 0;
-	if (val_len && val_len < 4 * (size_t)hz)
-		val_len = 0;
-	n_fit = n - val_len;
-	/* origins 0..n_fit-hz-1; each stream needs at least one chunk plus a shift */
-	if (n_fit < (size_t)hz + 1)
-		return -EINVAL;
-	/* Short series (tests, CI slices) get fewer streams rather than none. */
-	if ((n_fit - hz) / B < 2 * (size_t)W)
-		B = (uint32_t)((n_fit - hz) / (2 * (size_t)W));
-	if (B < 1)
-		return -EINVAL;
-	seg = (n_fit - hz) / B;
-	chunks = (seg - W) / W;
-
-	err = ws_init(&ws, m, W);
+	err = train_plan(m, n, o, &plan);
 	if (err)
 		return err;
-	grad = calloc(P, sizeof(double));
-	adam_m = calloc(P, sizeof(double));
-	adam_v = calloc(P, sizeof(double));
-	hs = calloc(B * state, sizeof(double));
-	cs = calloc(B * state, sizeof(double));
-	best = malloc(P * sizeof(float));
-	if (!grad || !adam_m || !adam_v || !hs || !cs || !best) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(best, m->params, P * sizeof(float));
+	err = trainer_init(&tr, m, plan.streams);
+	if (err)
+		return err;
 	if (rep) {
 		memset(rep, 0, sizeof(*rep));
 		rep->best_val_loss = NAN;
 	}
-
+	rng = o->seed * 0x2545f4914f6cdd1dull + 7;
 	for (uint32_t ep = 0; ep < o->epochs; ep++) {
 		/* shift chunk boundaries each epoch so no step is always first */
-		size_t shift = ep ? prng_next(&rng) % W : 0;
-		double lr = o->lr * (1.0 - 0.9 * ep / (double)o->epochs), epoch_sse = 0;
-		size_t terms = 0;
+		size_t shift = ep ? prng_next(&rng) % m->arch.window : 0;
+		double lr = o->lr * (1.0 - 0.9 * ep / (double)o->epochs);
+		double loss = train_epoch(m, &tr, x, &plan, o, shift, lr);
 
-		memset(hs, 0, B * state * sizeof(double));
-		memset(cs, 0, B * state * sizeof(double));
-		for (size_t ch = 0; ch < chunks; ch++) {
-			double sse = 0, norm2 = 0, clipf = 1.0;
-			const double scale = 1.0 / ((double)B * W * hz);
-			const double b1 = 0.9, b2 = 0.999;
-			double c1, c2;
-
-			memset(grad, 0, P * sizeof(double));
-			for (uint32_t b = 0; b < B; b++)
-				chunk_pass(m, &ws, x, b * seg + shift + ch * W, W, hs + b * state,
-					   cs + b * state, &sse, grad, scale, o->l1);
-			epoch_sse += sse;
-			terms += (size_t)B * W * hz;
-			for (size_t i = 0; i < P; i++)
-				norm2 += grad[i] * grad[i];
-			if (o->clip > 0 && sqrt(norm2) > o->clip)
-				clipf = o->clip / sqrt(norm2);
-			step++;
-			c1 = 1.0 - pow(b1, (double)step);
-			c2 = 1.0 - pow(b2, (double)step);
-			for (size_t i = 0; i < P; i++) {
-				double g = grad[i] * clipf;
-
-				adam_m[i] = b1 * adam_m[i] + (1 - b1) * g;
-				adam_v[i] = b2 * adam_v[i] + (1 - b2) * g * g;
-				m->params[i] -= (float)(lr * (adam_m[i] / c1) /
-							(sqrt(adam_v[i] / c2) + 1e-8));
-			}
-		}
-		epoch_sse /= terms ? (double)terms : 1.0;
-		if (rep) {
-			if (ep == 0)
-				rep->first_epoch_loss = epoch_sse;
-			rep->last_epoch_loss = epoch_sse;
-		}
-		if (val_len) {
-			size_t warm = (size_t)m->arch.season + 8 * (size_t)W;
-			double val = fc_lstm_stream_loss(m, x, n, n_fit, warm, o->l1);
-
-			if (o->log)
-				fprintf(o->log, "epoch %3u  train %s %.6g  val %.6g  (%.1fs)\n",
-					ep + 1, o->l1 ? "mae" : "mse", epoch_sse, val, now_s() - t0);
-			if (val < best_val) {
-				best_val = val;
-				memcpy(best, m->params, P * sizeof(float));
-				if (rep) {
-					rep->best_val_loss = val;
-					rep->best_epoch = ep + 1;
-				}
-			}
-		} else {
-			memcpy(best, m->params, P * sizeof(float));
-			if (rep)
-				rep->best_epoch = ep + 1;
-			if (o->log)
-				fprintf(o->log, "epoch %3u  train %s %.6g  (%.1fs)\n", ep + 1,
-					o->l1 ? "mae" : "mse", epoch_sse, now_s() - t0);
-		}
-		if (!isfinite(epoch_sse)) {
+		epoch_keep_best(m, &tr, x, n, &plan, o, ep, loss, &best_val, rep, t0);
+		if (!isfinite(loss)) {
 			err = -ERANGE;
 			break;
 		}
 	}
-	memcpy(m->params, best, P * sizeof(float));
+	memcpy(m->params, tr.best, m->n_params * sizeof(float));
 	if (rep)
 		rep->seconds = now_s() - t0;
-out:
-	free(grad);
-	free(adam_m);
-	free(adam_v);
-	free(hs);
-	free(cs);
-	free(best);
-	ws_free(&ws);
+	trainer_free(&tr);
 	return err;
 }
 
