@@ -9,9 +9,9 @@
  * does not depend on the other backends.
  *
  * The build yields exactly the ring of that round-by-round loop (checked
- * against it in tests/unit/test_maglev.c), faster in four ways: ~1.7 ->
- * ~0.9 ms at 1,000 backends, and ~40 ms -> ~1 ms when one weight dwarfs the
- * others, as the qlb policy's floors make them:
+ * against it in tests/unit/test_maglev.c), faster in four ways, most of all
+ * when one weight dwarfs the others, as the sedq policy's floors make them
+ * (figures: docs/design/ring-and-flip.md):
  *  - backends are put in identity order by a radix sort, not qsort;
  *  - claims are listed in the loop's order, (round, backend), by a counting
  *    sort of each backend's claim rounds, instead of visiting every backend
@@ -182,8 +182,8 @@ static uint32_t nearest_free(const struct claimer *x, uint32_t *inv, const uint3
 
 /* Sorts be[0..n) by (offset_seed, id) with stable radix passes of a byte
  * each, least significant first (tmp: room for n more); a pass where every
- * backend has the same byte moves nothing and is skipped. qsort cost 0.1 ms
- * at 1,000 backends, 0.4 ms at 4,096. */
+ * backend has the same byte moves nothing and is skipped. It beats qsort
+ * at the backend counts that matter (docs/design/ring-and-flip.md). */
 static void sort_by_identity(struct qlb_maglev_backend *be, struct qlb_maglev_backend *tmp,
 			     uint32_t n)
 {
@@ -215,124 +215,168 @@ static void sort_by_identity(struct qlb_maglev_backend *be, struct qlb_maglev_ba
 		memcpy(be, src, n * sizeof(*be));
 }
 
-int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
+/* One build's working set. */
+struct build {
+	struct qlb_maglev_backend *be;	/* weighted backends, identity order (+ room to sort) */
+	struct claimer *c;
+	struct claims *cl;
+	uint32_t *inv;		/* skip^-1 per backend, 0 until needed */
+	uint32_t *start;	/* per round: first index in order */
+	uint32_t *order;	/* claims as (round, backend) */
+	uint64_t *used;		/* ring slots taken */
+	uint32_t nl, wmax, rounds, total;
+};
+
+static void build_free(struct build *b)
+{
+	free(b->be);
+	free(b->c);
+	free(b->cl);
+	free(b->inv);
+	free(b->start);
+	free(b->order);
+	free(b->used);
+}
+
+/* Each weighted backend's permutation and number of claims; claim order
+ * must not depend on the order backends were added. */
+static void build_claimers(struct build *b, const struct qlb_maglev_backend *in, int n)
 {
 	const uint32_t m = RING_M;
-	struct qlb_maglev_backend *be = NULL;
-	struct claimer *c = NULL;
-	struct claims *cl = NULL;
-	uint32_t *start = NULL, *order = NULL, *inv = NULL, free_slots[TAIL], nfree = 0;
-	uint32_t wmax = 0, nl = 0, rounds, total = 0, k;
-	uint64_t *used = NULL, wsum = 0;
-	int i, err = 0;
 
-	for (i = 0; i < (int)m; i++)
-		ring[i] = QLB_NO_BACKEND;
-	for (i = 0; i < n; i++) {
-		if (in[i].weight > wmax)
-			wmax = in[i].weight;
-		wsum += in[i].weight;
-		nl += in[i].weight > 0;
-	}
-	if (!nl)
-		return 0;
-	/* Rounds enough for m claims: a backend has claimed more than
-	 * rounds * w / w_max - 1 of them, so all together more than m. */
-	rounds = (uint32_t)(((uint64_t)(m + nl) * wmax + wsum - 1) / wsum);
-	be = malloc(2 * nl * sizeof(*be));
-	c = malloc(nl * sizeof(*c));
-	cl = malloc(nl * sizeof(*cl));
-	inv = calloc(nl, sizeof(*inv));
-	start = calloc(rounds + 2, sizeof(*start));
-	used = calloc((m + 63) / 64, sizeof(*used));
-	if (!be || !c || !cl || !inv || !start || !used) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* Claim order must not depend on the order backends were added;
-	 * backends without weight never claim. */
-	nl = 0;
-	for (i = 0; i < n; i++)
+	b->nl = 0;
+	for (int i = 0; i < n; i++)
 		if (in[i].weight)
-			be[nl++] = in[i];
-	sort_by_identity(be, be + nl, nl);
-	for (uint32_t j = 0; j < nl; j++) {
-		uint64_t h2 = XXH64(&be[j].offset_seed, sizeof(be[j].offset_seed), 0x5eed);
+			b->be[b->nl++] = in[i];
+	sort_by_identity(b->be, b->be + b->nl, b->nl);
+	b->total = 0;
+	for (uint32_t j = 0; j < b->nl; j++) {
+		const struct qlb_maglev_backend *be = &b->be[j];
+		uint64_t h2 = XXH64(&be->offset_seed, sizeof(be->offset_seed), 0x5eed);
 
-		c[j] = (struct claimer){
-			.pos = be[j].offset_seed % m,
+		b->c[j] = (struct claimer){
+			.pos = be->offset_seed % m,
 			.skip = h2 % (m - 1) + 1,
-			.id = be[j].id,
+			.id = be->id,
 		};
-		c[j].skip4 = (uint32_t)(4ull * c[j].skip % m);
-		cl[j] = (struct claims){
-			.q = wmax / be[j].weight,
-			.rem = wmax % be[j].weight,
-			.weight = be[j].weight,
-			.nclaims = (uint32_t)((uint64_t)rounds * be[j].weight / wmax),
+		b->c[j].skip4 = (uint32_t)(4ull * b->c[j].skip % m);
+		b->cl[j] = (struct claims){
+			.q = b->wmax / be->weight,
+			.rem = b->wmax % be->weight,
+			.weight = be->weight,
+			.nclaims = (uint32_t)((uint64_t)b->rounds * be->weight / b->wmax),
 		};
-		total += cl[j].nclaims;
+		b->total += b->cl[j].nclaims;
 	}
-	order = malloc(total * sizeof(*order));
-	if (!order) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* Counting sort by round, stable: within a round, in identity order,
-	 * as the round-by-round loop visits them. */
-	for (uint32_t j = 0; j < nl; j++) {
+}
+
+/* Counting sort of all claims by round, stable: within a round, in
+ * identity order, as the round-by-round loop visits them. */
+static int order_claims(struct build *b)
+{
+	b->order = malloc(b->total * sizeof(*b->order));
+	if (!b->order)
+		return -ENOMEM;
+	for (uint32_t j = 0; j < b->nl; j++) {
 		uint32_t r;
 
-		FOR_EACH_CLAIM_ROUND(&cl[j], r, start[r + 1]++);
+		FOR_EACH_CLAIM_ROUND(&b->cl[j], r, b->start[r + 1]++);
 	}
-	for (uint32_t r = 1; r <= rounds + 1; r++)
-		start[r] += start[r - 1];
-	for (uint32_t j = 0; j < nl; j++) {
+	for (uint32_t r = 1; r <= b->rounds + 1; r++)
+		b->start[r] += b->start[r - 1];
+	for (uint32_t j = 0; j < b->nl; j++) {
 		uint32_t r;
 
-		FOR_EACH_CLAIM_ROUND(&cl[j], r, order[start[r]++] = j);
+		FOR_EACH_CLAIM_ROUND(&b->cl[j], r, b->order[b->start[r]++] = j);
 	}
+	return 0;
+}
 
-	/* The first m claims fill the ring, one slot each. */
-	k = total < m - TAIL ? total : m - TAIL;
-	if (nl < FEW_BACKENDS)
-		claim_walking(c, order, k, used, ring, 1);
-	else
-		claim_walking(c, order, k, used, ring, 0);
-	/* The free slots left, a word of the bitmap at a time. */
-	for (uint32_t w = 0; w < (m + 63) / 64 && nfree < TAIL; w++) {
+/* Up to TAIL free slots, a word of the bitmap at a time. */
+static uint32_t collect_free(const uint64_t *used, uint32_t *free_slots)
+{
+	uint32_t nfree = 0;
+
+	for (uint32_t w = 0; w < (RING_M + 63) / 64 && nfree < TAIL; w++) {
 		uint64_t free_bits = ~used[w];
 
 		while (free_bits && nfree < TAIL) {
 			uint32_t p = w * 64 + (uint32_t)__builtin_ctzll(free_bits);
 
-			if (p >= m)
+			if (p >= RING_M)
 				break;
 			free_slots[nfree++] = p;
 			free_bits &= free_bits - 1;
 		}
 	}
-	for (; k < m && k < total && nfree; k++) {
-		struct claimer *x = &c[order[k]];
+	return nfree;
+}
+
+/* Claims from k on, each taking the free slot its permutation reaches
+ * first, until the ring is full. */
+static void claim_tail(struct build *b, uint32_t k, uint32_t *ring)
+{
+	uint32_t free_slots[TAIL], nfree = collect_free(b->used, free_slots);
+
+	for (; k < RING_M && k < b->total && nfree; k++) {
+		struct claimer *x = &b->c[b->order[k]];
 		uint32_t f = 0;
 
-		if (is_used(used, x->pos))
-			f = nearest_free(x, &inv[order[k]], free_slots, nfree);
+		if (is_used(b->used, x->pos))
+			f = nearest_free(x, &b->inv[b->order[k]], free_slots, nfree);
 		else
 			while (free_slots[f] != x->pos)
 				f++;
-		used[free_slots[f] / 64] |= 1ull << (free_slots[f] % 64);
+		b->used[free_slots[f] / 64] |= 1ull << (free_slots[f] % 64);
 		ring[free_slots[f]] = x->id;
 		x->pos = add_mod(free_slots[f], x->skip);
 		free_slots[f] = free_slots[--nfree];
 	}
+}
+
+int qlb_maglev_build(const struct qlb_maglev_backend *in, int n, uint32_t *ring)
+{
+	const uint32_t m = RING_M;
+	struct build b = {0};
+	uint64_t wsum = 0;
+	uint32_t k;
+	int err;
+
+	for (uint32_t i = 0; i < m; i++)
+		ring[i] = QLB_NO_BACKEND;
+	for (int i = 0; i < n; i++) {
+		if (in[i].weight > b.wmax)
+			b.wmax = in[i].weight;
+		wsum += in[i].weight;
+		b.nl += in[i].weight > 0;
+	}
+	if (!b.nl)
+		return 0;
+	/* Rounds enough for m claims: a backend has claimed more than
+	 * rounds * w / w_max - 1 of them, so all together more than m. */
+	b.rounds = (uint32_t)(((uint64_t)(m + b.nl) * b.wmax + wsum - 1) / wsum);
+	b.be = malloc(2 * b.nl * sizeof(*b.be));
+	b.c = malloc(b.nl * sizeof(*b.c));
+	b.cl = malloc(b.nl * sizeof(*b.cl));
+	b.inv = calloc(b.nl, sizeof(*b.inv));
+	b.start = calloc(b.rounds + 2, sizeof(*b.start));
+	b.used = calloc((m + 63) / 64, sizeof(*b.used));
+	if (!b.be || !b.c || !b.cl || !b.inv || !b.start || !b.used) {
+		err = -ENOMEM;
+		goto out;
+	}
+	build_claimers(&b, in, n);
+	err = order_claims(&b);
+	if (err)
+		goto out;
+	/* The first m - TAIL claims walk their permutation to a free slot. */
+	k = b.total < m - TAIL ? b.total : m - TAIL;
+	if (b.nl < FEW_BACKENDS)
+		claim_walking(b.c, b.order, k, b.used, ring, 1);
+	else
+		claim_walking(b.c, b.order, k, b.used, ring, 0);
+	claim_tail(&b, k, ring);
 out:
-	free(be);
-	free(c);
-	free(cl);
-	free(inv);
-	free(start);
-	free(order);
-	free(used);
+	build_free(&b);
 	return err;
 }
