@@ -205,6 +205,11 @@ static void remove_stale_pins(void)
 
 int dp_setup(struct dp *dp)
 {
+	return dp_setup_flow_table(dp, 0);
+}
+
+int dp_setup_flow_table(struct dp *dp, uint32_t entries)
+{
 	int err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -221,6 +226,20 @@ int dp_setup(struct dp *dp)
 	if (err)
 		return err;
 	dp->skel->rodata->hash_seed = 0x5eed;
+	/* An LRU table never refuses an insert; a plain hash does once full. */
+	if (entries) {
+		struct bpf_map *tables[] = { dp->skel->maps.flows_v4, dp->skel->maps.flows_v6 };
+
+		for (size_t i = 0; i < 2; i++) {
+			err = bpf_map__set_type(tables[i], BPF_MAP_TYPE_HASH);
+			if (!err)
+				err = bpf_map__set_map_flags(tables[i], 0);
+			if (!err)
+				err = bpf_map__set_max_entries(tables[i], entries);
+			if (err)
+				return err;
+		}
+	}
 	err = qlb_bpf__load(dp->skel);
 	if (!err)
 		err = qlb_skel_stamp_abi(dp->skel);

@@ -59,6 +59,9 @@ int pkt_checksums_ok(const uint8_t *buf, const struct pkt_layout *lay, uint8_t f
 		     uint8_t proto);
 
 int dp_setup(struct dp *dp);
+/* With flow tables of `entries` that refuse inserts once full, in place of
+ * the LRU tables (0: as built). */
+int dp_setup_flow_table(struct dp *dp, uint32_t entries);
 void dp_teardown(struct dp *dp);
 /* Runs the program once. *len_out gets the output length. Returns the XDP
  * action, or -1 if the syscall failed. */
