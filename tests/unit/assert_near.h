@@ -13,4 +13,11 @@
 				 t_);                                                     \
 	} while (0)
 
+#define assert_below(a, b)                                                           \
+	do {                                                                         \
+		double a_ = (a), b_ = (b);                                           \
+		if (!(a_ < b_))                                                      \
+			fail_msg("%s = %.6g, want below %s = %.6g", #a, a_, #b, b_); \
+	} while (0)
+
 #endif
