@@ -36,8 +36,9 @@ extern unsigned int CONFIG_HZ __kconfig __weak;
 /*
  * The flow clock: jiffies, read inline (the verifier inlines bpf_jiffies64),
  * where a clock helper call costs as much as a flow lookup. Scaled to ns
- * since boot it runs with CLOCK_MONOTONIC, a fixed offset apart (256 ms
- * behind here, as test_dataplane prints): plenty for idle timeouts and refusal holds.
+ * since boot it runs with CLOCK_MONOTONIC, a fixed offset apart (a few
+ * hundred ms; tests/unit/test_pick.c prints it): plenty for idle timeouts
+ * and refusal holds.
  * HZ is a load-time constant, so the verifier keeps one branch.
  */
 static __always_inline __u64 coarse_now_ns(void)

@@ -31,7 +31,7 @@ struct {
  * picks the active one. Userspace fills the other through mmap and flips
  * ring_gen with one update of the VIP, so a packet sees either the old ring
  * or the new one, never a mix; a retired ring is rewritten only after an RCU
- * grace period, once no program can still be reading it (agent/state.c). */
+ * grace period, once no program can still be reading it (agent/core/ring.c). */
 struct maglev_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, QLB_RING_SIZE);

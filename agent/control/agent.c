@@ -2,7 +2,7 @@
 /*
  * `qlb agent`: the control loop. Every window it reads the data plane's
  * per-CPU counters, turns their deltas into one observation per backend,
- * runs the VIP's policy (agent/policy.h), applies the weights by swapping
+ * runs the VIP's policy (agent/model/policy.h), applies the weights by swapping
  * in a new ring when they changed, probes backend health, and publishes
  * what it estimated: to the backend_est map (for `qlb stats`), a Prometheus
  * endpoint and an optional CSV history.
@@ -170,7 +170,7 @@ void qlb_seat_backends(struct qlb_policy *pol, uint32_t *slot_backend, uint32_t 
 		       const uint32_t *ids, uint32_t n)
 {
 	/* Per id: 1 to be seated, 2 seated. A table, not a search of the
-	 * slots per backend: that was n x cap, ~2 ms a window at 1,000. */
+	 * slots per backend, which is n x cap a window. */
 	uint8_t seat[QLB_MAX_BACKENDS] = {};
 	uint32_t i, j;
 

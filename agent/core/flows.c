@@ -150,8 +150,9 @@ static uint64_t open_timeout(const struct gc_ctx *g, uint8_t proto)
 }
 
 /* Flow times come from the program's jiffies clock, which runs at
- * CLOCK_MONOTONIC's rate but can sit a fixed offset from it (256 ms behind
- * here, as test_refused_backend_passed_over prints): nothing against idle timeouts of seconds. */
+ * CLOCK_MONOTONIC's rate but can sit a fixed offset from it, up to a few
+ * hundred ms (test_refused_backend_passed_over prints it): nothing against
+ * idle timeouts of seconds. */
 static int idle_past(const struct qlb_flow *f, uint64_t now, uint64_t timeout_ns)
 {
 	return now > f->last_seen_ns && now - f->last_seen_ns > timeout_ns;

@@ -17,7 +17,7 @@
  * private one-slot ARRAY_OF_MAPS for it, so nothing that packets read is
  * touched.
  *
- * That wait is 8-30 ms and mostly sleeping. A helper thread does it, so a
+ * That wait is tens of milliseconds, mostly sleeping. A helper thread does it, so a
  * publisher asks for one (qlb_gp_request, a ticket) right after its flip and
  * goes on; the next publisher waits for the ticket (qlb_gp_wait), which is
  * long done when windows are 0.1 s or more apart. Tickets are process-wide:

@@ -236,7 +236,7 @@ int qlb_state_read(struct qlb_state *st)
 	}
 
 	/* From the mapping: a copy of memory, where a batch lookup cost a
-	 * syscall's worth of checks per backend (~1 ms for 4,096). */
+	 * syscall's worth of checks per backend. */
 	memcpy(st->backends, st->be_map, sizeof(st->backends));
 	return 0;
 }

@@ -8,7 +8,7 @@
  * good, and on a random walk nothing beats naive. So every candidate runs on
  * the same stream, each forecast is scored when its window arrives, and the
  * lowest rolling MAE decides what the policy gets. The cost is a handful of
- * baseline updates and one LSTM step (~2.5 µs) per VIP per window.
+ * baseline updates and one LSTM step per VIP per window (docs/bench.md).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -48,7 +48,7 @@ struct qlb_forecaster_opts {
 				 * windows, 0 = never (30) */
 	uint32_t fit_len;	/* ... on the last this many windows (120) */
 	uint32_t refit_phase;	/* offset of that schedule, e.g. the VIP id: a
-				 * refit costs ~0.1 ms, so VIPs take turns */
+				 * refit is the costly step, so VIPs take turns */
 };
 
 enum qlb_forecaster_status {

@@ -40,26 +40,18 @@
  *    have the model believe the backend keeps up. X and T are averaged per
  *    response-time sample so that a mean T meets the load it was measured
  *    under: inverting each window and averaging the results instead is
- *    biased by E[1/T] > 1/E[T] (+10% on M/M/1).
- *
- * Worst error of the final estimate over 5 seeds, one backend at 100/s per
- * server, 300k requests, rho 0.3..0.9 (qlb sim runs, see tests/unit/
- * test_policy.c for the asserted version):
- *
- *                         exp c=1  exp c=4  det c=1  det c=4  pareto c=1  c=4
- *   utilisation law         2.1%     1.2%     0.1%     0.0%      2.1%    1.6%
- *   M/M/c inversion         3.4%     2.0%     18%      8.1%      8.2%    3.5%
- *   (per-window inversion    11%      4.4%     21%      9.2%       17%    6.2%)
+ *    biased by E[1/T] > 1/E[T] (docs/design/agent-and-estimators.md has the
+ *    measured errors of each way).
  *
  * The inversion is exact only for exponential service (deterministic
  * service queues less than M/M/1 says, so mu comes out high), hence the
  * utilisation law whenever there is a utilisation reading.
  *
  * Throughput (DLBQT's mu) is not capacity: a stable backend completes what
- * it receives, so it only ever says rho ~ 1 (1.00 +- 0.06 in the same runs).
+ * it receives, so it only ever says rho ~ 1.
  */
 /* The decays of a window of dt, computed once for all the backends that
- * share it (two exp() a backend were a tenth of a window's update). */
+ * share it rather than two exp() a backend. */
 struct sedq_decay {
 	double dt, mu, lambda_gain;
 };

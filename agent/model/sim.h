@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * Discrete-event simulator of a load balancer in front of N queueing
- * backends, driven by the same policy code as the agent (agent/policy.h):
+ * backends, driven by the same policy code as the agent (agent/model/policy.h):
  * every window it hands the policy the qlb_obs the agent would measure and
  * routes the next window's arrivals by the weights it gets back (or per
  * arrival through qlb_policy_pick for lc and p2c).

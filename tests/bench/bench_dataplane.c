@@ -3,7 +3,7 @@
  * ns/packet of the XDP program through BPF_PROG_TEST_RUN, on four paths and
  * a rescheduled flow under each pick mode, next to a minimal reference
  * program (parse Ethernet/IPv4/TCP, swap MACs, XDP_TX) measured in the same
- * run. Every run goes through the restoring harness (bpf/bench_harness.bpf.c);
+ * run. Every run goes through the restoring harness (tests/bpf/bench_harness.bpf.c);
  * its own cost, measured alone, is subtracted.
  */
 #include <arpa/inet.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The agent's online forecaster (agent/forecaster.h):
+ * The agent's online forecaster (agent/model/forecaster.h):
  *   1. cost per window and VIP, with and without the LSTM and the periodic
  *      EWMA/Holt refit, next to a bare EWMA update as the reference;
  *   2. a replay of the traces (data/traces/) as the agent would see them (1 s and

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests of the forecasting library (agent/forecast.h). Run from the repo
+/* Unit tests of the forecasting library (agent/model/forecast.h). Run from the repo
  * root, where the traces are (tests/traces.h). */
 #include <errno.h>
 #include <fcntl.h>

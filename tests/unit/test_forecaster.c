@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Unit tests of the agent's forecast hook and scaling signals
- * (agent/forecaster.h): online selection among the forecasters, model
+ * (agent/model/forecaster.h): online selection among the forecasters, model
  * fallbacks, the threshold scaler and the --on-scale hook. */
 #include <errno.h>
 #include <fcntl.h>

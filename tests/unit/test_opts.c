@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The declarative option parser (agent/opts.h): every kind of value, the
+ * The declarative option parser (agent/cli/opts.h): every kind of value, the
  * refusals (unknown, missing value, bad value, a single-valued option given
  * twice, two options of one group, too many arguments), each with one line,
  * and the help text the table writes.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Utilisation sources (agent/usage.h): spec and --usage parsing; the cgroup
+ * Utilisation sources (agent/control/usage.h): spec and --usage parsing; the cgroup
  * v1 source on real cgroups made here (qlbtest-PID under cpu, cpuacct and
  * memory) with a busy child held to 20% of a CPU, an idle one, and one that
  * allocates a known amount under a memory limit; the Prometheus source
