@@ -17,7 +17,7 @@
 # usage: scripts/eval.sh [--profile quick|standard|full] [--out DIR]
 #                        [--balancers LIST] [--envs LIST] [--seeds LIST]
 #                        [--levels LIST] [--rate R] [--no-sim] [--no-capacity]
-# Profiles (see README "Results"):
+# Profiles (see docs/eval/README.md):
 #   quick     CI: homo2 het2, level 200, seed 1, 65/s              (~5 min)
 #   standard  homo2 het2 het8, level 1,000, seeds 1-4, 65/s        (~60 min)
 #   full      homo2 het2 homo8 het8, the paper's levels 1,000 / 100,000 /
@@ -100,7 +100,7 @@ for i in "${!FILE_KB[@]}"; do FILES+=("$(printf 'f%02d.bin' $((i + 1)))"); done
 # saturates: nginx is charged about 1 ms of CPU per request of this mix
 # (sendfile, TCP, the veth softirq work it runs), while the whole host,
 # clients and bridge included, tops out near 195 requests/s (one-off
-# figures, README "Environments"). So the pools get 0.2 CPU in all (see
+# figures, docs/eval/README.md "Environments"). So the pools get 0.2 CPU in all (see
 # the agent's mu-hat in docs/eval/standard/history-*-qlb.png), 1 GB of RAM
 # = 32 MiB:
 #   homogeneous    2 x (12 cores, 32 GB) -> 2 x (0.10 CPU, 1024 MiB)

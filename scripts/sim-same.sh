@@ -2,7 +2,7 @@
 # Whether two builds of qlb simulate the same: the policies lc and qlb over
 # 2-1,000 backends, loads 0.3-0.95, Poisson and on/off arrivals, exponential
 # and Pareto service, 100,000 requests each; every result but the wall time
-# must match (README, The simulator: the tournament tree against the scan).
+# must match (docs/decisions/2026-11-21-sim-tournament-tree.md).
 # usage: scripts/sim-same.sh OLD_QLB NEW_QLB
 set -euo pipefail
 old=${1:?usage: sim-same.sh OLD_QLB NEW_QLB} new=${2:?usage: sim-same.sh OLD_QLB NEW_QLB}

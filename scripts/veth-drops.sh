@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the XDP balancers' interface drops come from (README, Metrics): a
+# Where the XDP balancers' interface drops come from (docs/eval/README.md, Metrics): a
 # namespace testbed of 2 clients and 2 nginx servers behind qlb (lc), ten
 # 7 MB fetches one after another, then five pairs at once, printing every
 # interface of the switch and balancer namespaces that dropped something.

@@ -28,7 +28,7 @@
  * synthetic traffic, so the policy estimates from real deltas; the ring
  * weights alternate between two vectors 25% apart (the qlb policy's default
  * max step), so every window rebuilds the whole ring and flips to it.
- * Figures: README.md, "Benchmarks".
+ * Figures and how to read them: docs/bench.md.
  *
  * The reference, measured once per window in the same run: a fresh
  * 65,537-entry array map filled with one batch update, i.e. the kernel's
