@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "forecast.h"
 #include "log.h"
@@ -287,14 +288,6 @@ static int load_trace(const struct cli *c, double capacity, struct fc_series *s)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static const char *service_name(enum sim_service s)
 {
 	return s == SIM_SERVICE_DET ? "det" : s == SIM_SERVICE_PARETO ? "pareto" : "exp";
@@ -429,7 +422,7 @@ int cmd_sim(int argc, char **argv)
 	print_header(&c, be, capacity);
 	for (uint32_t j = 0; j < c.npolicies; j++) {
 		struct sim_result r;
-		double t0 = now_s();
+		double t0 = qlb_mono_s();
 
 		cfg.policy = c.policies[j];
 		rc = sim_run(&cfg, &r);
@@ -438,7 +431,7 @@ int cmd_sim(int argc, char **argv)
 			qlb_err("simulating %s: %s", qlb_policy_name(cfg.policy), strerror(-rc));
 			break;
 		}
-		print_row(&c, cfg.policy, &r, now_s() - t0, j == 0);
+		print_row(&c, cfg.policy, &r, qlb_mono_s() - t0, j == 0);
 		fflush(stdout);
 	}
 	if (c.json && !rc)

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "forecast.h"
 
 /* ------------------------------------------------------------- PRNG */
@@ -777,14 +778,6 @@ void fc_train_opts_default(struct fc_train_opts *o)
 	};
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* How the training part of the series is cut: B parallel streams of
  * `chunks` windows each, and a validation tail of val_len points. */
 struct train_plan {
@@ -928,7 +921,7 @@ static void epoch_keep_best(struct fc_model *m, struct trainer *tr, const float 
 
 		if (o->log)
 			fprintf(o->log, "epoch %3u  train %s %.6g  val %.6g  (%.1fs)\n", ep + 1,
-				o->l1 ? "mae" : "mse", train_loss, val, now_s() - t0);
+				o->l1 ? "mae" : "mse", train_loss, val, qlb_mono_s() - t0);
 		if (val < *best_val) {
 			*best_val = val;
 			memcpy(tr->best, m->params, P * sizeof(float));
@@ -944,7 +937,7 @@ static void epoch_keep_best(struct fc_model *m, struct trainer *tr, const float 
 		rep->best_epoch = ep + 1;
 	if (o->log)
 		fprintf(o->log, "epoch %3u  train %s %.6g  (%.1fs)\n", ep + 1, o->l1 ? "mae" : "mse",
-			train_loss, now_s() - t0);
+			train_loss, qlb_mono_s() - t0);
 }
 
 int fc_train(struct fc_model *m, const float *x, size_t n, const struct fc_train_opts *o,
@@ -952,7 +945,7 @@ int fc_train(struct fc_model *m, const float *x, size_t n, const struct fc_train
 {
 	struct train_plan plan;
 	struct trainer tr;
-	double t0 = now_s(), best_val = INFINITY;
+	double t0 = qlb_mono_s(), best_val = INFINITY;
 	uint64_t rng;
 	int err;
 
@@ -986,7 +979,7 @@ int fc_train(struct fc_model *m, const float *x, size_t n, const struct fc_train
 	}
 	memcpy(m->params, tr.best, m->n_params * sizeof(float));
 	if (rep)
-		rep->seconds = now_s() - t0;
+		rep->seconds = qlb_mono_s() - t0;
 	trainer_free(&tr);
 	return err;
 }

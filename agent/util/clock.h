@@ -15,4 +15,10 @@ static inline uint64_t qlb_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The same clock in seconds, for timing runs and windows. */
+static inline double qlb_mono_s(void)
+{
+	return qlb_mono_ns() * 1e-9;
+}
+
 #endif /* QLB_CLOCK_H */

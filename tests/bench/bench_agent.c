@@ -46,6 +46,7 @@
 
 #include <bpf/bpf.h>
 
+#include "clock.h"
 #include "agent.h"
 #include "config.h"
 #include "dp_harness.h"
@@ -63,14 +64,6 @@
 
 enum { PH_READ, PH_COMPUTE, PH_RING, PH_TOTAL, PH_CPU, PH_MAGLEV, PH_EST, PH_GRACE, PH_REF,
        PH_MAX };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static double cpu_s(void)
 {
@@ -125,7 +118,7 @@ static void advance_counters(struct dp *dp, const uint32_t *ids, uint32_t n,
 static double reference_ms(const uint32_t *keys, const uint32_t *ring)
 {
 	__u32 count = QLB_RING_SIZE;
-	double t0 = now_s();
+	double t0 = qlb_mono_s();
 	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "qlb_ref", sizeof(__u32), sizeof(__u32),
 				QLB_RING_SIZE, NULL);
 
@@ -134,7 +127,7 @@ static double reference_ms(const uint32_t *keys, const uint32_t *ring)
 	if (bpf_map_update_batch(fd, keys, ring, &count, NULL))
 		count = 0;
 	close(fd);
-	return count == QLB_RING_SIZE ? (now_s() - t0) * 1e3 : NAN;
+	return count == QLB_RING_SIZE ? (qlb_mono_s() - t0) * 1e3 : NAN;
 }
 
 /* The ring weights of window w: the qlb policy's scale (share x 10,000) for
@@ -170,8 +163,8 @@ static double maglev_ms(const struct qlb_state *st, const uint32_t *ids, uint32_
 			.id = ids[i],
 		};
 	}
-	t0 = now_s();
-	return qlb_maglev_build(mb, n, ring) ? NAN : (now_s() - t0) * 1e3;
+	t0 = qlb_mono_s();
+	return qlb_maglev_build(mb, n, ring) ? NAN : (qlb_mono_s() - t0) * 1e3;
 }
 
 /*
@@ -246,13 +239,13 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 	if (qlb_policy_create(QLB_POLICY_SEDQ, cap, &po, &pol))
 		goto out;
 
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	vid = dp_vip(dp, "10.0.0.100", 80, IPPROTO_TCP);
 	if (vid == QLB_NO_BACKEND || add_backends(dp, vid, ids, n)) {
 		fprintf(stderr, "bench: cannot add the VIP or its %u backends\n", n);
 		goto out;
 	}
-	r->setup_s = now_s() - t0;
+	r->setup_s = qlb_mono_s() - t0;
 
 	if (qlb_state_read(dp->st) || qlb_stats_read(dp->st, prev))
 		goto out;
@@ -263,10 +256,10 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		ref = reference_ms(dp->st->ring_keys, ring);
 
 		cpu0 = cpu_s();
-		ts[0] = now_s();
+		ts[0] = qlb_mono_s();
 		if (qlb_state_read(dp->st) || qlb_stats_read(dp->st, cur))
 			goto out;
-		ts[1] = now_s();
+		ts[1] = qlb_mono_s();
 		/* The policy's slots, seated as the agent seats them. */
 		qlb_seat_backends(pol, slot, cap, ids, n);
 		for (i = 0; i < cap; i++) {
@@ -282,22 +275,22 @@ static int run_size(struct dp *dp, uint32_t n, int windows, struct run *r)
 		}
 		if (qlb_policy_update(pol, obs, cap, NAN, pw, est))
 			goto out;
-		ts[2] = now_s();
+		ts[2] = qlb_mono_s();
 		ring_weights(ids, n, w, weights);
 		if (qlb_apply_ring_weights(dp->st, vid, ids, weights, n, &pct))
 			goto out;
-		ts[3] = now_s();
+		ts[3] = qlb_mono_s();
 		for (i = 0; i < n; i++) {
 			struct qlb_backend_est e = { .updated_ns = (__u64)(ts[3] * 1e9),
 						     .share_micro = (__u64)(est[i].share * 1e6) };
 
 			qlb_backend_est_write(dp->st, ids[i], &e);
 		}
-		ts[4] = now_s();
+		ts[4] = qlb_mono_s();
 		cpu1 = cpu_s();
 		if (qlb_gp_wait(qlb_ring_flip_ticket(dp->st, vid)))
 			goto out;
-		t_grace = now_s() - ts[3];
+		t_grace = qlb_mono_s() - ts[3];
 		{
 			struct qlb_stats_snapshot *tmp = prev;
 

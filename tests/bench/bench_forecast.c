@@ -16,18 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "forecast.h"
 #include "../traces.h"
 
 #define STEP_TARGET_US 5.0
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static volatile double sink;
 
@@ -70,12 +63,12 @@ static int bench_step(void)
 		return 1;
 	for (int i = 0; i < 5000; i++) /* warm up */
 		fc_lstm_step(&m, &s, 0.5f, out);
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	for (int i = 0; i < steps; i++) {
 		fc_lstm_step(&m, &s, (float)(i & 1023) * (1.0f / 1024), out);
 		acc += out[4];
 	}
-	lstm_ns = (now_s() - t0) * 1e9 / steps;
+	lstm_ns = (qlb_mono_s() - t0) * 1e9 / steps;
 
 	w = malloc(sizeof(float) * rows * cols);
 	x = malloc(sizeof(float) * cols);
@@ -84,22 +77,22 @@ static int bench_step(void)
 		w[i] = (float)((i * 37 % 101) - 50) * 1e-3f;
 	for (int i = 0; i < cols; i++)
 		x[i] = 0.01f * i;
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	for (int i = 0; i < steps; i++) {
 		x[i % cols] = (float)(i & 255) * 1e-3f;
 		matvec_f(w, x, y, rows, cols);
 		acc += y[i % rows];
 	}
-	mv_ns = (now_s() - t0) * 1e9 / steps;
+	mv_ns = (qlb_mono_s() - t0) * 1e9 / steps;
 
 	fc_baseline_init(&b, FC_EWMA, 0);
 	b.alpha = 0.3;
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	for (int i = 0; i < steps; i++) {
 		fc_baseline_update(&b, (double)(i & 1023));
 		acc += fc_baseline_forecast(&b, 5);
 	}
-	ewma_ns = (now_s() - t0) * 1e9 / steps;
+	ewma_ns = (qlb_mono_s() - t0) * 1e9 / steps;
 	sink = acc;
 
 	printf("LSTM step (hidden 32, 1 layer, %u inputs, horizon 5): %8.1f ns/step  "
@@ -142,12 +135,12 @@ static int bench_train(void)
 		return 1;
 	}
 	fc_train_opts_default(&o);
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	if (fc_model_train_series(&m, &a, &p, &o, ser.v, ser.n, &rep, &err)) {
 		fprintf(stderr, "bench: %s\n", err.msg);
 		return 1;
 	}
-	train_s = now_s() - t0;
+	train_s = qlb_mono_s() - t0;
 
 	/* steps the trainer really ran (it shrinks the streams for short data) */
 	n_fit = ser.n - (size_t)(o.val_frac * (double)ser.n);
@@ -164,18 +157,18 @@ static int bench_train(void)
 		w[i] = (double)((i * 37 % 101) - 50) * 1e-3;
 	for (int i = 0; i < cols; i++)
 		x[i] = 0.01 * i;
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	for (size_t i = 0; i < 3 * steps; i++) {
 		x[i % cols] = (double)(i & 255) * 1e-3;
 		matvec_d(w, x, y, rows, cols);
 		sink = y[i % rows];
 	}
-	ref_s = now_s() - t0;
+	ref_s = qlb_mono_s() - t0;
 
 	fc_baseline_init(&hw, FC_HOLT_WINTERS, 60);
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	fc_baseline_fit(&hw, ser.v, ser.n, 5);
-	hw_s = now_s() - t0;
+	hw_s = qlb_mono_s() - t0;
 
 	printf("LSTM training, 1440 points of WorldCup per-minute (default options), hidden 32, %u epochs, "
 	       "%zu BPTT steps: %.3f s (train loss %.4g -> %.4g)\n",

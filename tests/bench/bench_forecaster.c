@@ -15,16 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "forecaster.h"
 #include "../traces.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static volatile double sink;
 
@@ -41,10 +34,10 @@ static double ns_per_step(const char *model, uint32_t refit)
 	o.refit = refit;
 	if (qlb_forecaster_create(&o, &f, &err))
 		return NAN;
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	for (int t = 0; t < n; t++)
 		s += qlb_forecaster_step(f, 100 + 50 * sin(t * 0.01) + (t % 7), NULL);
-	t0 = now_s() - t0;
+	t0 = qlb_mono_s() - t0;
 	sink = s;
 	qlb_forecaster_destroy(f);
 	return t0 / n * 1e9;
@@ -58,12 +51,12 @@ static void bench_cost(void)
 		       base_refit = ns_per_step("none", 30), base = ns_per_step("none", 0);
 
 	fc_baseline_init(&b, FC_EWMA, 0);
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	for (int t = 0; t < n; t++) {
 		fc_baseline_update(&b, 100 + (t % 7));
 		sink = fc_baseline_forecast(&b, 1);
 	}
-	ref = (now_s() - t0) / n * 1e9;
+	ref = (qlb_mono_s() - t0) / n * 1e9;
 	fc_baseline_free(&b);
 	printf("forecaster step, per VIP and window (validation 30, refit every 30 on 120):\n");
 	printf("  LSTM + baselines, refit    %8.1f ns/step  ratio %.0f\n", lstm_refit,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "rng.h"
 #include "sim.h"
 
@@ -20,14 +21,6 @@
 #define REQUESTS 10000000ull
 #define LOAD 0.7
 #define TARGET_S 60.0
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static volatile double sink;
 
@@ -42,7 +35,7 @@ static double reference(const struct sim_backend *be, uint32_t n, double rate)
 	for (uint32_t i = 0; i < n; i++)
 		cum[i] = total += be[i].weight;
 	qlb_rng_seed(&rng, 1);
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	for (uint64_t k = 0; k < REQUESTS; k++) {
 		double u = qlb_rng_uniform(&rng) * total, size;
 		uint32_t lo = 0, hi = n - 1;
@@ -59,7 +52,7 @@ static double reference(const struct sim_backend *be, uint32_t n, double rate)
 		}
 		work += size / be[lo].mu;
 	}
-	t0 = now_s() - t0;
+	t0 = qlb_mono_s() - t0;
 	sink = t + work;
 	free(cum);
 	return t0;
@@ -78,9 +71,9 @@ static int run(enum qlb_policy_kind k, const struct sim_backend *be, double *wal
 	c.backends = be;
 	c.load = LOAD;
 	c.requests = REQUESTS;
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	rc = sim_run(&c, r);
-	*wall = now_s() - t0;
+	*wall = qlb_mono_s() - t0;
 	return rc;
 }
 

@@ -31,15 +31,8 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "usage.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -294,11 +287,19 @@ static void stop_child(int slot)
 	children[slot] = 0;
 }
 
+/* src reading the test's cgroup. */
+static void cgroup_source(struct qlb_usage_src *src)
+{
+	char spec[96];
+
+	snprintf(spec, sizeof(spec), "cgroup:%s", cg_name);
+	assert_int_equal(qlb_usage_parse(spec, src), 0);
+}
+
 static void test_cgroup_cpu_quota(void **state)
 {
 	struct qlb_usage_src src;
 	double cpu, mem, t;
-	char spec[96];
 	int slot;
 
 	(void)state;
@@ -307,17 +308,16 @@ static void test_cgroup_cpu_quota(void **state)
 	/* 20% of one CPU. */
 	assert_int_equal(cg_write("cpu", "cpu.cfs_period_us", "100000"), 0);
 	assert_int_equal(cg_write("cpu", "cpu.cfs_quota_us", "20000"), 0);
-	snprintf(spec, sizeof(spec), "cgroup:%s", cg_name);
-	assert_int_equal(qlb_usage_parse(spec, &src), 0);
+	cgroup_source(&src);
 	slot = spawn_in_cgroup(CHILD_BUSY, 0);
 	assert_true(slot >= 0);
 
-	t = now_s();
+	t = qlb_mono_s();
 	assert_int_equal(qlb_usage_sample(&src, t, &cpu, &mem), 0);
 	assert_true(isnan(cpu));	/* primes */
 	assert_true(mem >= 0 && mem <= 1);
 	sleep_s(0.5);
-	t = now_s();
+	t = qlb_mono_s();
 	assert_int_equal(qlb_usage_sample(&src, t, &cpu, &mem), 0);
 	printf("# busy child at a 20%% quota: cpu_util %.3f\n", cpu);
 	assert_true(cpu >= 0.85 && cpu <= 1.0);
@@ -326,9 +326,9 @@ static void test_cgroup_cpu_quota(void **state)
 	assert_true(cpu >= 0.85);
 
 	stop_child(slot);
-	assert_int_equal(qlb_usage_sample(&src, now_s(), &cpu, NULL), 0);
+	assert_int_equal(qlb_usage_sample(&src, qlb_mono_s(), &cpu, NULL), 0);
 	sleep_s(0.3);
-	assert_int_equal(qlb_usage_sample(&src, now_s(), &cpu, NULL), 0);
+	assert_int_equal(qlb_usage_sample(&src, qlb_mono_s(), &cpu, NULL), 0);
 	printf("# idle cgroup: cpu_util %.3f\n", cpu);
 	assert_true(cpu >= 0 && cpu < 0.02);
 	qlb_usage_free(&src);
@@ -338,7 +338,6 @@ static void test_cgroup_cpu_no_quota(void **state)
 {
 	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct qlb_usage_src src;
-	char spec[96];
 	double cpu;
 	int slot;
 
@@ -347,13 +346,12 @@ static void test_cgroup_cpu_no_quota(void **state)
 		skip();
 	/* No quota: one busy thread is 1/ncpus of what the group may use. */
 	assert_int_equal(cg_write("cpu", "cpu.cfs_quota_us", "-1"), 0);
-	snprintf(spec, sizeof(spec), "cgroup:%s", cg_name);
-	assert_int_equal(qlb_usage_parse(spec, &src), 0);
+	cgroup_source(&src);
 	slot = spawn_in_cgroup(CHILD_BUSY, 0);
 	assert_true(slot >= 0);
-	assert_int_equal(qlb_usage_sample(&src, now_s(), &cpu, NULL), 0);
+	assert_int_equal(qlb_usage_sample(&src, qlb_mono_s(), &cpu, NULL), 0);
 	sleep_s(0.4);
-	assert_int_equal(qlb_usage_sample(&src, now_s(), &cpu, NULL), 0);
+	assert_int_equal(qlb_usage_sample(&src, qlb_mono_s(), &cpu, NULL), 0);
 	stop_child(slot);
 	printf("# busy child, no quota, %ld CPUs: cpu_util %.3f\n", ncpus, cpu);
 	assert_true(cpu > 0.1 && cpu <= 1.0 / ncpus + 0.05);
@@ -364,7 +362,6 @@ static void test_cgroup_memory(void **state)
 {
 	struct qlb_usage_src src;
 	double cpu, mem;
-	char spec[96];
 	int slot;
 
 	(void)state;
@@ -372,11 +369,10 @@ static void test_cgroup_memory(void **state)
 		skip();
 	/* 32 MiB touched under a 64 MiB limit. */
 	assert_int_equal(cg_write("memory", "memory.limit_in_bytes", "%d", 64 << 20), 0);
-	snprintf(spec, sizeof(spec), "cgroup:%s", cg_name);
-	assert_int_equal(qlb_usage_parse(spec, &src), 0);
+	cgroup_source(&src);
 	slot = spawn_in_cgroup(CHILD_ALLOC, 32);
 	assert_true(slot >= 0);
-	assert_int_equal(qlb_usage_sample(&src, now_s(), &cpu, &mem), 0);
+	assert_int_equal(qlb_usage_sample(&src, qlb_mono_s(), &cpu, &mem), 0);
 	stop_child(slot);
 	printf("# 32 MiB of 64 MiB: mem_util %.3f\n", mem);
 	assert_true(mem >= 0.48 && mem <= 0.65);
@@ -384,7 +380,7 @@ static void test_cgroup_memory(void **state)
 
 	/* A group that is not there: an error and NAN, no crash. */
 	assert_int_equal(qlb_usage_parse("cgroup:qlbtest-none/nowhere", &src), 0);
-	assert_int_equal(qlb_usage_sample(&src, now_s(), &cpu, &mem), -ENOENT);
+	assert_int_equal(qlb_usage_sample(&src, qlb_mono_s(), &cpu, &mem), -ENOENT);
 	assert_true(isnan(cpu) && isnan(mem));
 	qlb_usage_free(&src);
 }
@@ -565,22 +561,24 @@ static const char *node_text(double idle0, double user0, double idle1, double us
 	return buf;
 }
 
-static void prom_spec(char *buf, size_t len)
+/* src reading the test's node_exporter. */
+static void prom_source(struct qlb_usage_src *src)
 {
-	snprintf(buf, len, "prom:http://127.0.0.1:%u/metrics", srv.port);
+	char spec[96];
+
+	assert_true(srv.fd >= 0);
+	snprintf(spec, sizeof(spec), "prom:http://127.0.0.1:%u/metrics", srv.port);
+	assert_int_equal(qlb_usage_parse(spec, src), 0);
 }
 
 static void test_prom_node_exporter(void **state)
 {
 	struct qlb_usage_src src;
 	double cpu, mem, t = 100;
-	char spec[96];
 	int before;
 
 	(void)state;
-	assert_true(srv.fd >= 0);
-	prom_spec(spec, sizeof(spec));
-	assert_int_equal(qlb_usage_parse(spec, &src), 0);
+	prom_source(&src);
 
 	serve_body(node_text(1000, 100, 900, 200));
 	assert_int_equal(qlb_usage_sample(&src, t, &cpu, &mem), 0);
@@ -643,13 +641,10 @@ static void test_prom_malformed(void **state)
 	};
 	struct qlb_usage_src src;
 	double cpu, mem;
-	char spec[96];
 	size_t i;
 
 	(void)state;
-	assert_true(srv.fd >= 0);
-	prom_spec(spec, sizeof(spec));
-	assert_int_equal(qlb_usage_parse(spec, &src), 0);
+	prom_source(&src);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		serve_body(bad[i]);
 		if (qlb_usage_sample(&src, 10.0 + i, &cpu, &mem) != -EBADMSG)
@@ -676,9 +671,7 @@ static void test_prom_failures(void **state)
 	int fd;
 
 	(void)state;
-	assert_true(srv.fd >= 0);
-	prom_spec(spec, sizeof(spec));
-	assert_int_equal(qlb_usage_parse(spec, &src), 0);
+	prom_source(&src);
 
 	serve_raw(500, "oops\n", -1, 0);
 	assert_int_equal(qlb_usage_sample(&src, 1, &cpu, &mem), -EPROTO);
@@ -692,9 +685,9 @@ static void test_prom_failures(void **state)
 	/* A server that never answers costs the timeout, no more. */
 	src.timeout_ms = 200;
 	serve_raw(200, "", -1, 1);
-	t0 = now_s();
+	t0 = qlb_mono_s();
 	assert_int_equal(qlb_usage_sample(&src, 3, &cpu, &mem), -ETIMEDOUT);
-	assert_true(now_s() - t0 < 1.5);
+	assert_true(qlb_mono_s() - t0 < 1.5);
 	assert_true(isnan(cpu) && isnan(mem));
 	qlb_usage_free(&src);
 
