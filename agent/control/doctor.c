@@ -24,6 +24,7 @@
 
 #include <bpf/bpf.h>
 
+#include "array.h"
 #include "addr.h"
 #include "doctor.h"
 #include "link.h"
@@ -40,15 +41,10 @@ void qlb_doctor_add(struct qlb_doctor *d, const char *check, const char *subject
 	struct qlb_finding *f;
 	va_list ap;
 
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 16;
-		struct qlb_finding *nf = realloc(d->f, cap * sizeof(*nf));
-
-		if (!nf)
-			return;	/* out of memory: the finding is lost, not the rest */
-		d->f = nf;
-		d->cap = cap;
-	}
+	f = qlb_array_room(d->f, d->n, &d->cap, sizeof(*f), 16);
+	if (!f)
+		return;	/* out of memory: the finding is lost, not the rest */
+	d->f = f;
 	f = &d->f[d->n++];
 	memset(f, 0, sizeof(*f));
 	f->check = check;

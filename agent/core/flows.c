@@ -9,6 +9,7 @@
 
 #include <bpf/bpf.h>
 
+#include "array.h"
 #include "clock.h"
 #include "flows.h"
 
@@ -216,17 +217,7 @@ static int gc_visit(const struct qlb_flow_entry *e, void *ctx)
 	}
 	make_key(&v.key, e->family, &e->saddr, &e->daddr, htons(e->sport), htons(e->dport),
 		 e->proto);
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 1024;
-		struct gc_victim *nv = realloc(g->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		g->v = nv;
-		g->cap = cap;
-	}
-	g->v[g->n++] = v;
-	return 0;
+	return QLB_ARRAY_PUSH(g->v, g->n, g->cap, 1024, v);
 }
 
 /* Deletes the entry at key if it is still the flow seen in the walk and

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "array.h"
 #include "forecast.h"
 
 #define LINE_MAX_LEN 65536
@@ -23,17 +24,7 @@ struct growable {
 
 static int push(struct growable *g, double v)
 {
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 4096;
-		double *nv = realloc(g->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		g->v = nv;
-		g->cap = cap;
-	}
-	g->v[g->n++] = v;
-	return 0;
+	return QLB_ARRAY_PUSH(g->v, g->n, g->cap, 4096, v);
 }
 
 static char *trim(char *s)

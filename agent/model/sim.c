@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "queueing.h"
 #include "rng.h"
 #include "sim.h"
@@ -52,7 +53,8 @@ struct backend {
 	uint64_t w_arrivals, w_completions;
 	double w_rt_sum;
 	double *w_rt;
-	uint32_t w_rt_len, w_rt_cap;
+	uint32_t w_rt_len;
+	size_t w_rt_cap;
 };
 
 /* Piecewise-constant arrival rate: `rate` until `seg_end`. */
@@ -488,16 +490,8 @@ static struct job queue_pop(struct backend *b)
 
 static int record_window_rt(struct backend *b, double rt)
 {
-	if (b->w_rt_len == b->w_rt_cap) {
-		uint32_t cap = b->w_rt_cap ? 2 * b->w_rt_cap : 64;
-		double *v = realloc(b->w_rt, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		b->w_rt = v;
-		b->w_rt_cap = cap;
-	}
-	b->w_rt[b->w_rt_len++] = rt;
+	if (QLB_ARRAY_PUSH(b->w_rt, b->w_rt_len, b->w_rt_cap, 64, rt))
+		return -ENOMEM;
 	b->w_completions++;
 	b->w_rt_sum += rt;
 	return 0;
