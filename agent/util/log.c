@@ -57,42 +57,23 @@ static void vlog(const char *kind, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
-void qlb_err(const char *fmt, ...)
-{
-	va_list ap;
+/* The printers differ only in the kind they print and what they return:
+ * one body for all, since C cannot forward "..." without a va_list twin. */
+#define QLB_PRINTER(type, name, kind, ret)		\
+	type name(const char *fmt, ...)			\
+	{						\
+		va_list ap;				\
+							\
+		va_start(ap, fmt);			\
+		vlog(kind, fmt, ap);			\
+		va_end(ap);				\
+		ret;					\
+	}
 
-	va_start(ap, fmt);
-	vlog("", fmt, ap);
-	va_end(ap);
-}
-
-void qlb_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog("warning: ", fmt, ap);
-	va_end(ap);
-}
-
-void qlb_note(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog("", fmt, ap);
-	va_end(ap);
-}
-
-int qlb_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog("", fmt, ap);
-	va_end(ap);
-	return QLB_EXIT_USAGE;
-}
+QLB_PRINTER(void, qlb_err, "", return)
+QLB_PRINTER(void, qlb_warn, "warning: ", return)
+QLB_PRINTER(void, qlb_note, "", return)
+QLB_PRINTER(int, qlb_usage_error, "", return QLB_EXIT_USAGE)
 
 int qlb_fail(int err, const struct qlb_error *e)
 {
