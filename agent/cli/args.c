@@ -48,6 +48,29 @@ int qlb_cli_need_args(char *const *pos, unsigned int npos, unsigned int n, const
 	return 0;
 }
 
+const void *qlb_cli_find_verb(const char *noun, const struct qlb_opts_result *res,
+			      const void *verbs, size_t n, size_t stride, const char *want)
+{
+	const char *v;
+
+	if (!res->npos) {
+		qlb_err("missing command (see qlb %s --help)", noun);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		v = (const char *)verbs + i * stride;
+		if (!strcmp(res->pos[0], *(const char *const *)v))
+			return v;
+	}
+	qlb_err("unknown %s command '%s': want %s", noun, res->pos[0], want);
+	return NULL;
+}
+
+const struct qlb_opt qlb_cli_json_opts[] = {
+	{ QLB_O_FLAG("json", 'j', struct qlb_cli_json_args, json, "machine-readable output") },
+	QLB_OPT_END
+};
+
 void qlb_cli_doctor_warn(struct qlb_state *st, int backend_id)
 {
 	struct qlb_doctor d = {};

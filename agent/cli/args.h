@@ -21,6 +21,24 @@ const char *qlb_cli_vip_str(const struct qlb_vip_key *k, char *buf, size_t len);
 /* Exactly n positional arguments after the verb, else one line naming what
  * is missing or extra, and -EINVAL. */
 int qlb_cli_need_args(char *const *pos, unsigned int npos, unsigned int n, const char *what);
+/*
+ * The verb res->pos[0] of command noun, among the n entries of a verb table
+ * whose entries (stride bytes each) start with their name: its entry, else
+ * NULL after one line that says what is missing or which verbs there are
+ * (want: "add, set, del or list").
+ */
+const void *qlb_cli_find_verb(const char *noun, const struct qlb_opts_result *res,
+			      const void *verbs, size_t n, size_t stride, const char *want);
+#define QLB_CLI_FIND_VERB(noun, res, table, want) \
+	((const __typeof__((table)[0]) *)qlb_cli_find_verb(noun, res, table, \
+		sizeof(table) / sizeof((table)[0]), sizeof((table)[0]), want))
+
+/* The arguments and options of a command whose only option is --json. */
+struct qlb_cli_json_args {
+	int json;
+};
+extern const struct qlb_opt qlb_cli_json_opts[];
+
 /* Prints the checks of `qlb doctor` as warnings: those of one backend, or
  * (backend_id < 0) of everything. */
 void qlb_cli_doctor_warn(struct qlb_state *st, int backend_id);

@@ -227,26 +227,20 @@ static const struct backend_verb {
 int cmd_backend(int argc, char **argv)
 {
 	struct backend_args a = { .proto = IPPROTO_TCP, .weight = 1 };
-	const struct backend_verb *verb = NULL;
+	const struct backend_verb *verb;
 	struct qlb_vip_entry *v = NULL;
 	struct qlb_opts_result res;
 	struct qlb_state *st = NULL;
 	struct qlb_error e = {};
 	char why[160], buf[64];
 	int err, is_list;
-	size_t i;
 
 	err = qlb_opts_parse(&backend_spec, argc, argv, &a, &res);
 	if (err)
 		return err > 0 ? 0 : QLB_EXIT_USAGE;
-	if (!res.npos)
-		return qlb_usage_error("missing command (see qlb backend --help)");
-	for (i = 0; i < sizeof(backend_verbs) / sizeof(backend_verbs[0]) && !verb; i++)
-		if (!strcmp(res.pos[0], backend_verbs[i].name))
-			verb = &backend_verbs[i];
+	verb = QLB_CLI_FIND_VERB("backend", &res, backend_verbs, "add, set, del or list");
 	if (!verb)
-		return qlb_usage_error("unknown backend command '%s': want add, set, del or list",
-				       res.pos[0]);
+		return QLB_EXIT_USAGE;
 	a.have_weight = qlb_opts_given(&backend_spec, &res, "weight");
 	is_list = verb->run == backend_list;
 	if ((a.have_weight && !verb->weight) || ((a.drain || a.undrain) && !verb->drain))

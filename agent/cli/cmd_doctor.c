@@ -5,21 +5,13 @@
 
 #include <jansson.h>
 
+#include "args.h"
 #include "cli.h"
 #include "doctor.h"
 #include "log.h"
 #include "opts.h"
 #include "pins.h"
 #include "state.h"
-
-struct doctor_args {
-	int json;
-};
-
-static const struct qlb_opt doctor_opts[] = {
-	{ QLB_O_FLAG("json", 'j', struct doctor_args, json, "machine-readable output") },
-	QLB_OPT_END
-};
 
 static const struct qlb_cmd_spec doctor_spec = {
 	.name = "doctor",
@@ -35,13 +27,13 @@ static const struct qlb_cmd_spec doctor_spec = {
 	"route, egress interface and neighbour entry, and where it is a local\n"
 	"namespace, its route back through the balancer; IP forwarding here.\n",
 	.epilog = "Exit status: 0 when all is well, 1 with findings, 2 bad input.\n",
-	.opts = doctor_opts,
+	.opts = qlb_cli_json_opts,
 	.max_pos = 8,
 };
 
 int cmd_doctor(int argc, char **argv)
 {
-	struct doctor_args a = {};
+	struct qlb_cli_json_args a = {};
 	struct qlb_opts_result res;
 	struct qlb_doctor d = {};
 	struct qlb_state *st = NULL;

@@ -234,12 +234,15 @@ static void cli_defaults(struct cli *c)
 	c->symbol = "qlb_default_model";
 }
 
-/* 0 to go on, 2 on bad input, -1 after --help (exit 0). */
+/* c's defaults, then the command line over them: 0 to go on, 2 on bad
+ * input, -1 after --help (exit 0). */
 static int parse(int argc, char **argv, const struct qlb_cmd_spec *spec, struct cli *c)
 {
 	struct qlb_opts_result res;
-	int err = qlb_opts_parse(spec, argc, argv, c, &res);
+	int err;
 
+	cli_defaults(c);
+	err = qlb_opts_parse(spec, argc, argv, c, &res);
 	if (err)
 		return err > 0 ? -1 : QLB_EXIT_USAGE;
 	c->have_period = qlb_opts_given(spec, &res, "period");
@@ -318,7 +321,6 @@ static int do_train(int argc, char **argv)
 	size_t n;
 	int rc;
 
-	cli_defaults(&c);
 	rc = parse(argc, argv, &train_spec, &c);
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -446,7 +448,6 @@ static int do_eval(int argc, char **argv)
 	size_t n_train;
 	int rc;
 
-	cli_defaults(&c);
 	rc = parse(argc, argv, &eval_spec, &c);
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -517,7 +518,6 @@ static int do_export(int argc, char **argv)
 	FILE *f;
 	int rc;
 
-	cli_defaults(&c);
 	rc = parse(argc, argv, &export_spec, &c);
 	if (rc)
 		return rc < 0 ? 0 : rc;

@@ -12,20 +12,12 @@
 #include <bpf/bpf.h>
 #include <jansson.h>
 
+#include "args.h"
 #include "cli.h"
 #include "flows.h"
 #include "log.h"
 #include "opts.h"
 #include "state.h"
-
-struct status_args {
-	int json;
-};
-
-static const struct qlb_opt status_opts[] = {
-	{ QLB_O_FLAG("json", 'j', struct status_args, json, "machine-readable output") },
-	QLB_OPT_END
-};
 
 static const struct qlb_cmd_spec status_spec = {
 	.name = "status",
@@ -33,7 +25,7 @@ static const struct qlb_cmd_spec status_spec = {
 	"Usage: qlb status [--json]\n"
 	"\n"
 	"Where qlb is attached, how, and how much state it holds.\n",
-	.opts = status_opts,
+	.opts = qlb_cli_json_opts,
 };
 
 static int count_request_flow(const struct qlb_flow_entry *e, void *ctx)
@@ -45,7 +37,7 @@ static int count_request_flow(const struct qlb_flow_entry *e, void *ctx)
 
 int cmd_status(int argc, char **argv)
 {
-	struct status_args a = {};
+	struct qlb_cli_json_args a = {};
 	struct qlb_error e = {};
 	struct qlb_opts_result res;
 	struct qlb_state *st = NULL;

@@ -160,24 +160,18 @@ static const struct vip_verb {
 int cmd_vip(int argc, char **argv)
 {
 	struct vip_args a = { .proto = IPPROTO_TCP, .policy = -1 };
-	const struct vip_verb *verb = NULL;
+	const struct vip_verb *verb;
 	struct qlb_opts_result res;
 	struct qlb_state *st = NULL;
 	struct qlb_error e = {};
-	size_t i;
 	int err;
 
 	err = qlb_opts_parse(&vip_spec, argc, argv, &a, &res);
 	if (err)
 		return err > 0 ? 0 : QLB_EXIT_USAGE;
-	if (!res.npos)
-		return qlb_usage_error("missing command (see qlb vip --help)");
-	for (i = 0; i < sizeof(vip_verbs) / sizeof(vip_verbs[0]) && !verb; i++)
-		if (!strcmp(res.pos[0], vip_verbs[i].name))
-			verb = &vip_verbs[i];
+	verb = QLB_CLI_FIND_VERB("vip", &res, vip_verbs, "add, set, del or list");
 	if (!verb)
-		return qlb_usage_error("unknown vip command '%s': want add, set, del or list",
-				       res.pos[0]);
+		return QLB_EXIT_USAGE;
 	if (verb->policy > 0 && a.policy < 0)
 		return qlb_usage_error("nothing to set: give --policy");
 	if (verb->policy < 0 && a.policy >= 0)
