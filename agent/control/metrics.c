@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,23 @@ void qlb_metrics_stop(struct qlb_metrics_server *m)
 	free(m);
 }
 
+/* A backend's plain counters: metric, extra labels, field. */
+static const struct {
+	const char *name, *labels;
+	size_t off;
+} backend_counters[] = {
+#define BC(name, labels, field) { name, labels, offsetof(struct qlb_backend_stats, field) }
+	BC("qlb_backend_flows_total", ",event=\"new\"", flows_new),
+	BC("qlb_backend_flows_total", ",event=\"closed\"", flows_closed),
+	BC("qlb_backend_flows_total", ",event=\"expired\"", flows_expired),
+	BC("qlb_backend_packets_total", ",dir=\"to\"", packets_to),
+	BC("qlb_backend_packets_total", ",dir=\"from\"", packets_from),
+	BC("qlb_backend_bytes_total", ",dir=\"to\"", bytes_to),
+	BC("qlb_backend_bytes_total", ",dir=\"from\"", bytes_from),
+	BC("qlb_backend_refused_total", "", refused),
+#undef BC
+};
+
 static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const char *labels,
 			    const struct qlb_backend_stats *s)
 {
@@ -136,25 +154,19 @@ static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const ch
 	struct qlb_backend_est e = {};
 	uint64_t done = s->flows_closed + s->flows_expired, cum = 0;
 	__u32 key = id;
+	size_t c;
 	int k;
 
 	bpf_map_lookup_elem(st->maps.backend_est, &key, &e);
-	fprintf(f, "qlb_backend_flows_total{%s,event=\"new\"} %llu\n", labels,
-		(unsigned long long)s->flows_new);
-	fprintf(f, "qlb_backend_flows_total{%s,event=\"closed\"} %llu\n", labels,
-		(unsigned long long)s->flows_closed);
-	fprintf(f, "qlb_backend_flows_total{%s,event=\"expired\"} %llu\n", labels,
-		(unsigned long long)s->flows_expired);
+	for (c = 0; c < sizeof(backend_counters) / sizeof(backend_counters[0]); c++) {
+		__u64 v;
+
+		memcpy(&v, (const char *)s + backend_counters[c].off, sizeof(v));
+		fprintf(f, "%s{%s%s} %llu\n", backend_counters[c].name, labels,
+			backend_counters[c].labels, (unsigned long long)v);
+	}
 	fprintf(f, "qlb_backend_active_flows{%s} %llu\n", labels,
 		(unsigned long long)(s->flows_new > done ? s->flows_new - done : 0));
-	fprintf(f, "qlb_backend_packets_total{%s,dir=\"to\"} %llu\n", labels,
-		(unsigned long long)s->packets_to);
-	fprintf(f, "qlb_backend_packets_total{%s,dir=\"from\"} %llu\n", labels,
-		(unsigned long long)s->packets_from);
-	fprintf(f, "qlb_backend_bytes_total{%s,dir=\"to\"} %llu\n", labels,
-		(unsigned long long)s->bytes_to);
-	fprintf(f, "qlb_backend_bytes_total{%s,dir=\"from\"} %llu\n", labels,
-		(unsigned long long)s->bytes_from);
 	fprintf(f, "qlb_backend_up{%s} %d\n", labels, !(b->flags & QLB_BE_F_DOWN));
 	fprintf(f, "qlb_backend_weight{%s} %u\n", labels, b->ring_weight);
 	fprintf(f, "qlb_backend_lambda{%s} %.3f\n", labels, e.lambda_milli / 1e3);
@@ -178,8 +190,6 @@ static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const ch
 		s->dur_sum_ns / 1e9);
 	fprintf(f, "qlb_backend_flow_duration_seconds_count{%s} %llu\n", labels,
 		(unsigned long long)s->dur_count);
-	fprintf(f, "qlb_backend_refused_total{%s} %llu\n", labels,
-		(unsigned long long)s->refused);
 }
 
 void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,

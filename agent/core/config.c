@@ -127,15 +127,22 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 	return 0;
 }
 
+/* Backend id's slot if it is in use, else NULL. */
+static struct qlb_backend *backend_in_use(struct qlb_state *st, uint32_t id)
+{
+	if (id >= QLB_MAX_BACKENDS || !(st->backends[id].flags & QLB_BE_F_IN_USE))
+		return NULL;
+	return &st->backends[id];
+}
+
 int qlb_backend_update(struct qlb_state *st, uint32_t id, uint32_t weight,
 		       uint32_t flags)
 {
-	struct qlb_backend *b, old;
+	struct qlb_backend *b = backend_in_use(st, id), old;
 	int err;
 
-	if (id >= QLB_MAX_BACKENDS || !(st->backends[id].flags & QLB_BE_F_IN_USE))
+	if (!b)
 		return -ENOENT;
-	b = &st->backends[id];
 	old = *b;
 	b->weight = weight;
 	b->ring_weight = weight;	/* until the agent's policy decides */
@@ -152,12 +159,11 @@ int qlb_backend_update(struct qlb_state *st, uint32_t id, uint32_t weight,
 
 int qlb_backend_remove(struct qlb_state *st, uint32_t id)
 {
-	struct qlb_backend *b, old;
+	struct qlb_backend *b = backend_in_use(st, id), old;
 	int err;
 
-	if (id >= QLB_MAX_BACKENDS || !(st->backends[id].flags & QLB_BE_F_IN_USE))
+	if (!b)
 		return -ENOENT;
-	b = &st->backends[id];
 	old = *b;
 	/* Out of the ring first, so no new flow picks it meanwhile. */
 	b->flags = 0;

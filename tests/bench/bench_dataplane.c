@@ -91,6 +91,19 @@ static void frame_of(const struct pkt_spec *s, uint8_t *frame)
 	memcpy(frame, pkt, lay.len < FRAME_LEN ? lay.len : FRAME_LEN);
 }
 
+/* One row: the figure less the harness's own cost, and its ratio to the
+ * reference; -1 when the run failed or gave the wrong verdict (ns < 0). */
+static int print_row(const char *name, double ns, double base, double ref_ns)
+{
+	if (ns < 0) {
+		fprintf(stderr, "bench: %s: run failed or wrong verdict\n", name);
+		return -1;
+	}
+	ns -= base;
+	printf("%-36s %10.1f %12.2f\n", name, ns, ns / ref_ns);
+	return 0;
+}
+
 int main(void)
 {
 	struct bench_harness_bpf *same = NULL, *vary = NULL;
@@ -187,12 +200,8 @@ int main(void)
 	printf("%-36s %10.1f %12.2f\n", "reference (parse, swap MACs, TX)", ref_ns, 1.0);
 	for (i = 0; i < (int)(sizeof(paths) / sizeof(paths[0])); i++) {
 		ns = measure(*paths[i].h, dp.prog_fd, paths[i].frame, paths[i].verdict);
-		if (ns < 0) {
-			fprintf(stderr, "bench: %s: run failed or wrong verdict\n", paths[i].name);
+		if (print_row(paths[i].name, ns, base, ref_ns))
 			goto out;
-		}
-		ns -= base;
-		printf("%-36s %10.1f %12.2f\n", paths[i].name, ns, ns / ref_ns);
 	}
 	/*
 	 * Scheduling by each mode. On a full table the new-flow figure is
@@ -217,12 +226,8 @@ int main(void)
 			goto out;
 		}
 		ns = measure(same, dp.prog_fd, resyn, XDP_TX);
-		if (ns < 0) {
-			fprintf(stderr, "bench: %s: run failed or wrong verdict\n", modes[i].name);
+		if (print_row(modes[i].name, ns, base, ref_ns))
 			goto out;
-		}
-		ns -= base;
-		printf("%-36s %10.1f %12.2f\n", modes[i].name, ns, ns / ref_ns);
 	}
 	printf("\ntarget: established flow <= 40 ns (Katran's comparable lookup: 76-79 ns)\n");
 	ret = 0;
