@@ -84,6 +84,12 @@ void assert_addr(const uint8_t *p, uint8_t family, const char *want)
 	assert_memory_equal(p, bin, family == QLB_FAMILY_V4 ? 4 : 16);
 }
 
+int run_spec(struct dp *dp, const struct pkt_spec *s, uint8_t *pkt, struct pkt_layout *lay)
+{
+	pkt_build(s, pkt, lay);
+	return dp_run(dp, pkt, lay->len, NULL);
+}
+
 /* Offsets of addresses in the IP header. */
 size_t src_off(uint8_t family) { return family == QLB_FAMILY_V4 ? 12 : 8; }
 size_t dst_off(uint8_t family) { return family == QLB_FAMILY_V4 ? 16 : 24; }
@@ -97,8 +103,7 @@ uint32_t backend_of(struct dp *dp, uint16_t sport, uint8_t flags)
 	struct pkt_spec s = spec(QLB_FAMILY_V4, IPPROTO_TCP, sport, flags);
 	uint32_t daddr;
 
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	memcpy(&daddr, pkt + lay.l3 + 16, 4);
 	return daddr;
 }
@@ -168,8 +173,7 @@ int reply_verdict(struct dp *dp, uint16_t sport, uint32_t bid, uint8_t flags)
 
 	inet_ntop(AF_INET, &dp->st->backends[bid].addr.v4, baddr, sizeof(baddr));
 	r = reply_of(&s, baddr, ntohs(dp->st->backends[bid].port), flags);
-	pkt_build(&r, pkt, &lay);
-	return dp_run(dp, pkt, lay.len, NULL);
+	return run_spec(dp, &r, pkt, &lay);
 }
 
 /* The same, forwarded to the client. */

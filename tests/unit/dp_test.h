@@ -22,6 +22,8 @@ struct pkt_spec spec(uint8_t family, uint8_t proto, uint16_t sport, uint8_t flag
 /* The reply of backend baddr:bport to the request in s. */
 struct pkt_spec reply_of(const struct pkt_spec *s, const char *baddr, uint16_t bport,
 			 uint8_t flags);
+/* Builds s's packet into pkt, its layout into lay, and runs it: the verdict. */
+int run_spec(struct dp *dp, const struct pkt_spec *s, uint8_t *pkt, struct pkt_layout *lay);
 /* cmocka fixtures: a struct dp in *state. */
 int setup(void **state);
 int teardown(void **state);

@@ -92,8 +92,7 @@ static void test_backend_stats_per_cpu(void **state)
 		CPU_SET(cpus[i], &one);
 		assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
 		for (c = 0; c < 3 + 4 * i; c++) {
-			pkt_build(&s, pkt, &lay);
-			assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+			assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 			s.tcp_flags = TH_ACK;
 		}
 	}

@@ -83,12 +83,10 @@ static void test_active_counts(void **state)
 	s = spec(QLB_FAMILY_V4, IPPROTO_UDP, 48100, 0);
 	s.dport = 53;
 	s.payload_len = 20;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	assert_int_equal(active(dp, u), 1);
 	age_flow(dp, 48100, 3, 40 * NSEC);
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	dp_backend_stats(dp, u, &bs);
 	assert_int_equal(bs.flows_new, 2);
 	assert_int_equal(bs.flows_expired, 1);
@@ -119,8 +117,7 @@ static void test_flows_gc(void **state)
 	send_reply(dp, 49004, b, TH_FIN | TH_ACK);
 	s = spec(QLB_FAMILY_V4, IPPROTO_UDP, 49100, 0);
 	s.dport = 53;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	assert_int_equal(active(dp, b), 4);
 	assert_int_equal(active(dp, u), 1);
 
@@ -181,8 +178,7 @@ static void test_flows_gc(void **state)
 	vid = dp_vip(dp, VIP6, 80, IPPROTO_TCP);
 	b = dp_backend(dp, vid, "fd01::1", 8080, 1);
 	s = spec(QLB_FAMILY_V6, IPPROTO_TCP, 49200, TH_SYN);
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	assert_int_equal(active(dp, b), 1);
 	assert_int_equal(age_v6_flows(dp, 100 * NSEC), 2);
 	assert_int_equal(qlb_flows_gc(dp->st, 60 * NSEC, 30 * NSEC, 10 * NSEC, &res), 1);
@@ -229,8 +225,7 @@ static void test_gc_reclaims_evicted(void **state)
 	for (i = 0; i < flows; i++) {
 		snprintf(src, sizeof(src), "10.2.%u.%u", i / 50000, 1 + i / 50000 % 200);
 		s.sport = 1024 + i % 50000;
-		pkt_build(&s, pkt, &lay);
-		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	}
 	assert_int_equal(active(dp, held.id), flows);
 	assert_int_equal(qlb_flows_foreach(dp->st, count_open, &held), 0);

@@ -106,25 +106,20 @@ static void test_tcp_lifecycle(void **state)
 	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
 	bid = dp_backend(dp, vid, "10.1.0.1", 80, 1);
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40002, TH_SYN);
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	s.tcp_flags = TH_ACK | TH_PSH;
 	s.payload_len = 100;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	r = reply_of(&s, "10.1.0.1", 80, TH_ACK | TH_PSH);
 	r.payload_len = 500;
-	pkt_build(&r, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &r, pkt, &lay), XDP_TX);
 	usleep(20 * 1000); /* the rest of the transfer */
 	r.tcp_flags = TH_FIN | TH_ACK;
 	r.payload_len = 0;
-	pkt_build(&r, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &r, pkt, &lay), XDP_TX);
 	s.tcp_flags = TH_FIN | TH_ACK;
 	s.payload_len = 0;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 
 	dp_backend_stats(dp, bid, &bs);
 	assert_int_equal(bs.flows_new, 1);
@@ -142,8 +137,7 @@ static void test_tcp_lifecycle(void **state)
 
 	/* A new SYN on the closed 4-tuple is a new flow. */
 	s.tcp_flags = TH_SYN;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	dp_backend_stats(dp, bid, &bs);
 	assert_int_equal(bs.flows_new, 2);
 }

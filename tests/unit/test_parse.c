@@ -33,6 +33,18 @@
 #include "ring.h"
 #include "stats.h"
 
+/* s's packet goes to the kernel as it came. */
+static void assert_passed_untouched(struct dp *dp, const struct pkt_spec *s)
+{
+	uint8_t pkt[PKT_MAX], orig[PKT_MAX];
+	struct pkt_layout lay;
+
+	pkt_build(s, pkt, &lay);
+	memcpy(orig, pkt, lay.len);
+	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_memory_equal(pkt, orig, lay.len);
+}
+
 static void test_vlan_tagged(void **state)
 {
 	struct dp *dp = *state;
@@ -45,8 +57,7 @@ static void test_vlan_tagged(void **state)
 	dp_backend(dp, vid, "10.1.0.1", 80, 1);
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40001, TH_SYN);
 	s.vlan = 1;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	assert_int_equal(pkt[15], 42);	/* tag kept */
 	assert_addr(pkt + lay.l3 + 16, QLB_FAMILY_V4, "10.1.0.1");
 	assert_true(pkt_checksums_ok(pkt, &lay, QLB_FAMILY_V4, IPPROTO_TCP));
@@ -55,7 +66,7 @@ static void test_vlan_tagged(void **state)
 static void test_not_vip_passes_untouched(void **state)
 {
 	struct dp *dp = *state;
-	uint8_t pkt[PKT_MAX], orig[PKT_MAX];
+	uint8_t pkt[PKT_MAX];
 	struct pkt_layout lay;
 	struct pkt_spec s;
 	uint32_t vid;
@@ -65,17 +76,12 @@ static void test_not_vip_passes_untouched(void **state)
 	/* Wrong port, wrong protocol, wrong address. */
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40003, TH_SYN);
 	s.dport = 81;
-	pkt_build(&s, pkt, &lay);
-	memcpy(orig, pkt, lay.len);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
-	assert_memory_equal(pkt, orig, lay.len);
+	assert_passed_untouched(dp, &s);
 	s = spec(QLB_FAMILY_V4, IPPROTO_UDP, 40003, 0);
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_PASS);
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40003, TH_SYN);
 	s.dst = "10.0.0.101";
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_PASS);
 	assert_int_equal(dp_reason(dp, QLB_R_PASS_NOT_VIP), 3);
 	assert_int_equal(dp_reason(dp, QLB_R_FWD_TO_BACKEND), 0);
 
@@ -186,7 +192,7 @@ static void test_inconsistent_l4_dropped(void **state)
 static void test_ipv4_options_and_fragments(void **state)
 {
 	struct dp *dp = *state;
-	uint8_t pkt[PKT_MAX], orig[PKT_MAX];
+	uint8_t pkt[PKT_MAX];
 	struct pkt_layout lay;
 	struct pkt_spec s;
 	uint32_t vid;
@@ -196,25 +202,19 @@ static void test_ipv4_options_and_fragments(void **state)
 
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40006, TH_SYN);
 	s.ip_options = 1;
-	pkt_build(&s, pkt, &lay);
-	memcpy(orig, pkt, lay.len);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
-	assert_memory_equal(pkt, orig, lay.len);
+	assert_passed_untouched(dp, &s);
 	assert_int_equal(dp_reason(dp, QLB_R_PASS_IPV4_OPTIONS), 1);
 
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40006, TH_SYN);
 	s.frag_off = 0x2000;		/* first fragment: MF */
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_PASS);
 	s.frag_off = 185;		/* a later fragment: offset 1480 */
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_PASS);
 	assert_int_equal(dp_reason(dp, QLB_R_PASS_IPV4_FRAG), 2);
 
 	/* DF alone is not a fragment. */
 	s.frag_off = 0x4000;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	assert_int_equal(dp_reason(dp, QLB_R_FWD_TO_BACKEND), 1);
 }
 
@@ -231,15 +231,13 @@ static void test_ipv6_extension_headers(void **state)
 
 	s = spec(QLB_FAMILY_V6, IPPROTO_TCP, 40007, TH_SYN);
 	s.ipv6_frag = 1;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_PASS);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_PASS);
 	assert_int_equal(dp_reason(dp, QLB_R_PASS_IPV6_FRAG), 1);
 
 	/* A hop-by-hop header is skipped and the flow balanced. */
 	s.ipv6_frag = 0;
 	s.ipv6_hopopts = 1;
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	assert_addr(pkt + lay.l3 + 24, QLB_FAMILY_V6, "fd01::1");
 	assert_true(pkt_checksums_ok(pkt, &lay, QLB_FAMILY_V6, IPPROTO_TCP));
 }
@@ -406,8 +404,7 @@ static void build_world(struct dp *dp, const struct parse_case *c, const struct 
 	if (c->world == BACKEND_OFF_TX_PORTS)
 		dp->st->be_map[b].ifindex = 99;
 	if (c->world == REPLY_TO_REQUEST) {
-		pkt_build(req, pkt, &lay);
-		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		assert_int_equal(run_spec(dp, req, pkt, &lay), XDP_TX);
 	}
 }
 

@@ -42,13 +42,11 @@ static void test_no_backend_dropped(void **state)
 
 	vid = dp_vip(dp, VIP4, 80, IPPROTO_TCP);
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40008, TH_SYN);
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_DROP);
 	/* Weight 0 holds no slot either. */
 	bid = dp_backend(dp, vid, "10.1.0.1", 80, 0);
 	assert_int_not_equal(bid, QLB_NO_BACKEND);
-	pkt_build(&s, pkt, &lay);
-	assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_DROP);
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_DROP);
 	assert_int_equal(dp_reason(dp, QLB_R_DROP_NO_BACKEND), 2);
 }
 
@@ -72,8 +70,7 @@ static void spray(struct dp *dp, int n, uint32_t first_flow, const uint32_t *ids
 		snprintf(src, sizeof(src), "198.18.%u.%u", (f / 60000) % 256,
 			 (f / 60000 / 256) % 256 + 1);
 		s.src = src;
-		pkt_build(&s, pkt, &lay);
-		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	}
 	for (i = 0; i < nids; i++) {
 		dp_backend_stats(dp, ids[i], &bs);
@@ -502,17 +499,14 @@ static void test_unanswered_syn_rescheduled(void **state)
 		c = dp_backend(dp, vid6, "fd01::1", 80, 1);
 		d = dp_backend(dp, vid6, "fd01::2", 80, 1);
 		set_policy(dp, vid6, QLB_POLICY_LC);
-		pkt_build(&s6, pkt, &lay);
-		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		assert_int_equal(run_spec(dp, &s6, pkt, &lay), XDP_TX);
 		memcpy(first, pkt + lay.l3 + 24, 16);
 		assert_int_equal(active(dp, c), 1);
 		assert_int_equal(age_v6_flows(dp, 2 * NSEC), 2);
-		pkt_build(&s6, pkt, &lay);
-		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		assert_int_equal(run_spec(dp, &s6, pkt, &lay), XDP_TX);
 		assert_memory_equal(pkt + lay.l3 + 24, first, 16);
 		assert_int_equal(age_v6_flows(dp, 2 * NSEC), 2);
-		pkt_build(&s6, pkt, &lay);
-		assert_int_equal(dp_run(dp, pkt, lay.len, NULL), XDP_TX);
+		assert_int_equal(run_spec(dp, &s6, pkt, &lay), XDP_TX);
 		assert_memory_not_equal(pkt + lay.l3 + 24, first, 16);
 		assert_int_equal(active(dp, c), 0);
 		assert_int_equal(active(dp, d), 1);
