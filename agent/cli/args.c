@@ -48,21 +48,21 @@ int qlb_cli_need_args(char *const *pos, unsigned int npos, unsigned int n, const
 	return 0;
 }
 
-const void *qlb_cli_find_verb(const char *noun, const struct qlb_opts_result *res,
-			      const void *verbs, size_t n, size_t stride, const char *want)
+const void *qlb_cli_find_verb(const char *noun, const char *given, const void *verbs,
+			      size_t n, size_t stride, const char *want)
 {
 	const char *v;
 
-	if (!res->npos) {
+	if (!given) {
 		qlb_err("missing command (see qlb %s --help)", noun);
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		v = (const char *)verbs + i * stride;
-		if (!strcmp(res->pos[0], *(const char *const *)v))
+		if (!strcmp(given, *(const char *const *)v))
 			return v;
 	}
-	qlb_err("unknown %s command '%s': want %s", noun, res->pos[0], want);
+	qlb_err("unknown %s command '%s': want %s", noun, given, want);
 	return NULL;
 }
 

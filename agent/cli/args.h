@@ -22,16 +22,18 @@ const char *qlb_cli_vip_str(const struct qlb_vip_key *k, char *buf, size_t len);
  * is missing or extra, and -EINVAL. */
 int qlb_cli_need_args(char *const *pos, unsigned int npos, unsigned int n, const char *what);
 /*
- * The verb res->pos[0] of command noun, among the n entries of a verb table
- * whose entries (stride bytes each) start with their name: its entry, else
- * NULL after one line that says what is missing or which verbs there are
- * (want: "add, set, del or list").
+ * The entry for verb given (NULL when none was) of command noun, among the n
+ * entries of a verb table whose entries (stride bytes each) start with their
+ * name; else NULL after one line that says what is missing or which verbs
+ * there are (want: "add, set, del or list").
  */
-const void *qlb_cli_find_verb(const char *noun, const struct qlb_opts_result *res,
-			      const void *verbs, size_t n, size_t stride, const char *want);
-#define QLB_CLI_FIND_VERB(noun, res, table, want) \
-	((const __typeof__((table)[0]) *)qlb_cli_find_verb(noun, res, table, \
+const void *qlb_cli_find_verb(const char *noun, const char *given, const void *verbs,
+			      size_t n, size_t stride, const char *want);
+#define QLB_CLI_FIND_VERB(noun, given, table, want) \
+	((const __typeof__((table)[0]) *)qlb_cli_find_verb(noun, given, table, \
 		sizeof(table) / sizeof((table)[0]), sizeof((table)[0]), want))
+/* The verb of a parsed command line: its first positional argument. */
+#define QLB_CLI_VERB(res) ((res)->npos ? (res)->pos[0] : NULL)
 
 /* The arguments and options of a command whose only option is --json. */
 struct qlb_cli_json_args {

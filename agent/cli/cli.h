@@ -3,6 +3,12 @@
 #ifndef QLB_CLI_H
 #define QLB_CLI_H
 
+/* A command, or a verb of one that parses its own options (forecast's). */
+struct qlb_cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_vip(int argc, char **argv);

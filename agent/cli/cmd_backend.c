@@ -238,7 +238,7 @@ int cmd_backend(int argc, char **argv)
 	err = qlb_opts_parse(&backend_spec, argc, argv, &a, &res);
 	if (err)
 		return err > 0 ? 0 : QLB_EXIT_USAGE;
-	verb = QLB_CLI_FIND_VERB("backend", &res, backend_verbs, "add, set, del or list");
+	verb = QLB_CLI_FIND_VERB("backend", QLB_CLI_VERB(&res), backend_verbs, "add, set, del or list");
 	if (!verb)
 		return QLB_EXIT_USAGE;
 	a.have_weight = qlb_opts_given(&backend_spec, &res, "weight");

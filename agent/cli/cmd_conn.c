@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "addr.h"
+#include "args.h"
 #include "cli.h"
 #include "flows.h"
 #include "log.h"
@@ -100,6 +101,13 @@ static int add_conn(const struct qlb_flow_entry *e, void *ctx)
 	return 0;
 }
 
+/* One verb today; a table, as the other nouns have, for the next. */
+static const struct conn_verb {
+	const char *name;
+} conn_verbs[] = {
+	{ "list" },
+};
+
 int cmd_conn(int argc, char **argv)
 {
 	struct conn_args a = { .limit = 100 };
@@ -112,9 +120,8 @@ int cmd_conn(int argc, char **argv)
 	err = qlb_opts_parse(&conn_spec, argc, argv, &a, &res);
 	if (err)
 		return err > 0 ? 0 : QLB_EXIT_USAGE;
-	if (res.npos != 1 || strcmp(res.pos[0], "list"))
-		return qlb_usage_error(res.npos ? "unknown conn command '%s': want list" :
-				       "missing command: want 'conn list'", res.pos[0]);
+	if (!QLB_CLI_FIND_VERB("conn", QLB_CLI_VERB(&res), conn_verbs, "list"))
+		return QLB_EXIT_USAGE;
 	f.client = a.client;
 	f.backend = a.backend;
 	f.only_open = a.only_open;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "forecast.h"
 #include "log.h"
@@ -552,21 +553,21 @@ static int do_export(int argc, char **argv)
 	return 0;
 }
 
+static const struct qlb_cli_command forecast_verbs[] = {
+	{ "train", do_train },
+	{ "eval", do_eval },
+	{ "export", do_export },
+};
+
 int cmd_forecast(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
+	const struct qlb_cli_command *verb;
 
-	if (!sub)
-		return qlb_usage_error("forecast: missing command: train, eval or export (see --help)");
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+	if (sub && (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help"))) {
 		fputs(usage_main, stdout);
 		return 0;
 	}
-	if (!strcmp(sub, "train"))
-		return do_train(argc - 1, argv + 1);
-	if (!strcmp(sub, "eval"))
-		return do_eval(argc - 1, argv + 1);
-	if (!strcmp(sub, "export"))
-		return do_export(argc - 1, argv + 1);
-	return qlb_usage_error("forecast: unknown command '%s' (train, eval, export; see --help)", sub);
+	verb = QLB_CLI_FIND_VERB("forecast", sub, forecast_verbs, "train, eval or export");
+	return verb ? verb->run(argc - 1, argv + 1) : QLB_EXIT_USAGE;
 }

@@ -169,7 +169,7 @@ int cmd_vip(int argc, char **argv)
 	err = qlb_opts_parse(&vip_spec, argc, argv, &a, &res);
 	if (err)
 		return err > 0 ? 0 : QLB_EXIT_USAGE;
-	verb = QLB_CLI_FIND_VERB("vip", &res, vip_verbs, "add, set, del or list");
+	verb = QLB_CLI_FIND_VERB("vip", QLB_CLI_VERB(&res), vip_verbs, "add, set, del or list");
 	if (!verb)
 		return QLB_EXIT_USAGE;
 	if (verb->policy > 0 && a.policy < 0)

@@ -58,10 +58,7 @@ static const struct qlb_cmd_spec global_spec = {
 	.stop_at_pos = 1,
 };
 
-static const struct {
-	const char *name;
-	int (*run)(int argc, char **argv);
-} commands[] = {
+static const struct qlb_cli_command commands[] = {
 	{ "attach", cmd_attach },
 	{ "detach", cmd_detach },
 	{ "vip", cmd_vip },
