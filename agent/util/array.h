@@ -3,7 +3,7 @@
  * Arrays that grow as they are appended to. Their callers collect lists
  * whose length is known only at the end (flows the GC will delete, a trace's
  * rows, a window's response times, the doctor's findings); doubling keeps
- * the appends amortised O(1). A function rather than a generic vector type,
+ * the appends amortised O(1). A helper rather than a generic vector type,
  * because each caller keeps its array in a struct of its own.
  */
 #ifndef QLB_ARRAY_H
