@@ -101,7 +101,8 @@ static int add_conn(const struct qlb_flow_entry *e, void *ctx)
 	return 0;
 }
 
-/* One verb today; a table, as the other nouns have, for the next. */
+/* A table of one, so that conn words a missing or unknown verb as the other
+ * nouns do (qlb_cli_find_verb). */
 static const struct conn_verb {
 	const char *name;
 } conn_verbs[] = {
