@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The flow table: both directions of every flow, each keyed by its 5-tuple
- * as on the wire, so one lookup classifies any packet; when a known flow is
- * scheduled anew; how a flow's end is counted once.
+ * The flow table: both directions of every established flow, each keyed by
+ * its 5-tuple as on the wire, so one lookup classifies any packet; when a
+ * known flow is scheduled anew; how a flow's end is counted once.
  */
 #ifndef QLB_FLOW_BPF_H
 #define QLB_FLOW_BPF_H
@@ -24,8 +24,8 @@ const volatile __u64 tcp_idle_timeout_ns = 900 * NSEC_PER_SEC;
 /* last_seen is written at most this often, to keep the cache line of an
  * established flow from bouncing between CPUs on every packet. */
 const volatile __u64 last_seen_resolution_ns = NSEC_PER_SEC / 4;
-/* A client's SYN again, this long after the last one, on a flow its backend
- * has not answered is a retry. The second retry (Linux: 2 or 3 s after the
+/* A client's SYN again, this long after the last one, on a half-open flow
+ * its backend has not answered is a retry. The second retry (Linux: 2 or 3 s after the
  * first SYN) gives the backend up as silent (dead without a RST, or
  * dropping SYNs): the flow goes elsewhere and the backend counts as
  * refusing. The first is left alone, so that one lost SYN-ACK (the eval's
@@ -192,14 +192,14 @@ static __always_inline int flow_expired(const struct qlb_flow *f,
 	return (f->flags & QLB_FLOW_F_CLOSED) || idle > tcp_idle_timeout_ns;
 }
 
-/* The open-flow count of a backend: +1 when a flow is scheduled to it, -1
- * when that flow completes. */
+/* The open-flow count of a backend: +1 when a flow enters the flow table,
+ * -1 when that flow completes. */
 static __always_inline void active_add(__u32 backend_id, __s64 d)
 {
-	__s64 *a = bpf_map_lookup_elem(&backend_active, &backend_id);
+	struct qlb_backend_load *l = bpf_map_lookup_elem(&backend_active, &backend_id);
 
-	if (a)
-		__sync_fetch_and_add(a, d);
+	if (l)
+		__sync_fetch_and_add(&l->active, d);
 }
 
 /* Marks a request entry closed; 1 for the one caller that did, so that a
@@ -212,11 +212,10 @@ static __always_inline int claim_close(struct qlb_flow *req)
 	return !(__sync_fetch_and_or(&req->flags, QLB_FLOW_F_CLOSED) & QLB_FLOW_F_CLOSED);
 }
 
-/* Counts a completion once per flow, whichever direction sees FIN/RST first.
- * A refused connection is a completion but no duration sample: its round
- * trip says nothing of how fast the backend serves. */
+/* Counts a completion once per flow, whichever direction sees FIN/RST
+ * first, with its duration. */
 static __always_inline void note_close(struct qlb_flow *req, struct qlb_backend_stats *s,
-				       __u8 tcp_flags, int refused)
+				       __u8 tcp_flags)
 {
 	if (!(tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) || !claim_close(req))
 		return;
@@ -224,7 +223,7 @@ static __always_inline void note_close(struct qlb_flow *req, struct qlb_backend_
 		__u64 t = bpf_ktime_get_ns();
 
 		s->flows_closed++;
-		if (!refused && t > req->created_ns) {
+		if (t > req->created_ns) {
 			s->dur_count++;
 			s->dur_sum_ns += t - req->created_ns;
 		}
@@ -241,50 +240,6 @@ static __always_inline void note_refused(__u32 backend_id, struct qlb_backend_st
 		*refused = now;
 	if (s)
 		s->refused++;
-}
-
-/*
- * Whether p is a client's second SYN retry on a TCP flow that its backend
- * has not answered (no SYN-ACK went back through here; retries at least
- * syn_unanswered_ns apart). If so the backend is marked refusing, like one
- * that sent a RST, and the flow's response entry goes, so that a late
- * answer from it reaches our kernel (which resets it) and not the client;
- * the caller picks a backend for the flow anew. Only retried SYNs pay the response
- * entry's lookup.
- */
-static __always_inline int give_up_unanswered(const struct packet *p, struct qlb_flow *req,
-					      const struct qlb_backend *be, __u64 now)
-{
-	union {
-		struct qlb_flow4_key k4;
-		struct qlb_flow6_key k6;
-	} rkey = {};
-	struct qlb_flow *resp;
-
-	/* A closed flow's SYN never gets here: flow_expired moved it. */
-	if (p->proto != IPPROTO_TCP ||
-	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN ||
-	    now - req->last_seen_ns < syn_unanswered_ns)
-		return 0;
-	response_key(p, be, &rkey);
-	if (p->family == QLB_FAMILY_V4)
-		resp = bpf_map_lookup_elem(&flows_v4, &rkey.k4);
-	else
-		resp = bpf_map_lookup_elem(&flows_v6, &rkey.k6);
-	if (!resp || (resp->flags & (QLB_FLOW_F_RESPONSE | QLB_FLOW_F_ANSWERED)) !=
-			     QLB_FLOW_F_RESPONSE)
-		return 0;
-	if (!(req->flags & QLB_FLOW_F_SYN_RETRIED)) {
-		/* Every writer sets the same bit: a plain store will do. */
-		req->flags |= QLB_FLOW_F_SYN_RETRIED;
-		return 0;
-	}
-	if (p->family == QLB_FAMILY_V4)
-		bpf_map_delete_elem(&flows_v4, &rkey.k4);
-	else
-		bpf_map_delete_elem(&flows_v6, &rkey.k6);
-	note_refused(req->backend_id, backend_stats_of(req->backend_id), now);
-	return 1;
 }
 
 #endif /* QLB_FLOW_BPF_H */

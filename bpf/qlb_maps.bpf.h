@@ -49,13 +49,12 @@ struct {
 	__array(values, struct maglev_ring);
 } maglev_rings SEC(".maps");
 
-/* LRU: a full table evicts the least recently used flow instead of
- * refusing new ones. Per-CPU LRU lists (one hash table, looked up from every
- * CPU) make that eviction local to the CPU that inserts, instead of a scan
- * of one global list under its lock on every new flow of a full table. */
+/* Plain hash tables, not LRU: only flows with a client behind them get in
+ * (qlb_abi.h), and an established flow leaves when it ends or idles out
+ * (the agent's GC), never because a newer one needed the room. A full table
+ * places new flows without state (by the ring) instead of evicting. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
 	__type(key, struct qlb_flow4_key);
 	__type(value, struct qlb_flow);
@@ -63,13 +62,64 @@ struct {
 } flows_v4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
 	__type(key, struct qlb_flow6_key);
 	__type(value, struct qlb_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows_v6 SEC(".maps");
+
+/* Half-open TCP flows (qlb_abi.h), apart from the established ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QLB_PENDING_TABLE_SIZE);
+	__type(key, struct qlb_flow4_key);
+	__type(value, struct qlb_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pending_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QLB_PENDING_TABLE_SIZE);
+	__type(key, struct qlb_flow6_key);
+	__type(value, struct qlb_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pending_v6 SEC(".maps");
+
+/* A backend's server endpoint -> its backend and VIP (qlb_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QLB_MAX_BACKENDS);
+	__type(key, struct qlb_server_key);
+	__type(value, struct qlb_server);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} servers SEC(".maps");
+
+/* L2 hops of clients that completed a handshake. LRU: a client that has
+ * not been seen for long is the one to forget. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
+	__type(key, struct qlb_client_key);
+	__type(value, struct qlb_client_hop);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} client_hops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qlb_flood);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flood_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QLB_EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} event_stats SEC(".maps");
 
 /* Redirect targets; a devmap lets the kernel bulk frames per device. */
 struct {
@@ -116,7 +166,7 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, QLB_MAX_BACKENDS);
 	__type(key, __u32);
-	__type(value, __s64);
+	__type(value, struct qlb_backend_load);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_active SEC(".maps");
 
@@ -165,6 +215,20 @@ struct {
 	__type(value, struct qlb_reason_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reason_stats SEC(".maps");
+
+/* Room to build a new flow's entries in: they would not fit on the stack
+ * with the rest of the program. Private to the program, so not pinned. */
+struct qlb_scratch {
+	struct qlb_flow req;
+	struct qlb_flow resp;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qlb_scratch);
+} scratch SEC(".maps");
 
 /* The ABI version of the pins, for userspace: no program reads it. */
 struct {

@@ -162,13 +162,16 @@ static __always_inline struct udphdr *parse_udphdr(struct hdr_cursor *c,
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
+/* A flow-table key of either family. */
+union flow_key {
+	struct qlb_flow4_key k4;
+	struct qlb_flow6_key k6;
+};
+
 /* What the stages after the parse need of a packet: its 5-tuple as on the
  * wire (the flow-table key), and where to rewrite it. */
 struct packet {
-	union {
-		struct qlb_flow4_key k4;
-		struct qlb_flow6_key k6;
-	} key;				/* the 5-tuple as on the wire */
+	union flow_key key;		/* the 5-tuple as on the wire */
 	__u8 family;
 	__u8 proto;
 	__u8 tcp_flags;
@@ -180,6 +183,7 @@ struct packet {
 	__sum16 *l4_check;		/* NULL: no L4 checksum (UDP over IPv4, 0) */
 	__be16 *sport;
 	__be16 *dport;
+	struct tcphdr *th;		/* TCP only */
 	__u32 payload_len;
 	__u32 bytes;
 };
@@ -206,6 +210,7 @@ static __always_inline int parse_l4(struct hdr_cursor *c, void *data_end,
 			return QLB_R_BAD_TCP;
 		p->payload_len = ip_payload - hlen;
 		p->tcp_flags = ((__u8 *)th)[13];
+		p->th = th;
 		p->sport = &th->source;
 		p->dport = &th->dest;
 		p->l4_check = &th->check;

@@ -30,19 +30,51 @@ static __always_inline int refusing(__u32 backend_id, __u64 now)
 	return refused && *refused && now - *refused < refused_hold_ns;
 }
 
-/* A backend's open flows as a pick sees them: never below 0 (races can
- * leave the counter off by a little) and at most QLB_ACTIVE_MAX, so that
- * (active + 1) * mu fits in 64 bits. A refusing backend looks full: any
- * other candidate wins over it. */
+/* Flows placed on a backend and not established yet: the SYNs of one round
+ * trip, which a pick must see, or they would all go to one backend. */
+static __always_inline void placed_add(__u32 backend_id, __u64 now)
+{
+	struct qlb_backend_load *l = bpf_map_lookup_elem(&backend_active, &backend_id);
+	__u32 epoch = now >> QLB_PLACED_EPOCH_SHIFT;
+
+	if (!l)
+		return;
+	/* Plain stores: a lost increment costs one slightly odd pick. */
+	if (l->placed_epoch != epoch) {
+		l->placed_epoch = epoch;
+		l->placed = 1;
+	} else {
+		l->placed++;
+	}
+}
+
+/* A placed flow that got established (counted in active from now) or ended
+ * before it began. */
+static __always_inline void placed_sub(__u32 backend_id)
+{
+	struct qlb_backend_load *l = bpf_map_lookup_elem(&backend_active, &backend_id);
+
+	if (l && l->placed)
+		l->placed--;
+}
+
+/* A backend's flows as a pick sees them: open ones (never below 0: races
+ * can leave the counter off by a little) and those placed this or the last
+ * epoch, at most QLB_ACTIVE_MAX, so that (active + 1) * mu fits in 64
+ * bits. A refusing backend looks full: any other candidate wins over it. */
 static __always_inline __u64 active_of(__u32 backend_id, __u64 now)
 {
-	__s64 *a = bpf_map_lookup_elem(&backend_active, &backend_id);
-	__s64 v = a ? *a : 0;
+	struct qlb_backend_load *l = bpf_map_lookup_elem(&backend_active, &backend_id);
+	__u32 epoch = now >> QLB_PLACED_EPOCH_SHIFT;
+	__s64 v;
 
-	if (refusing(backend_id, now))
-		return QLB_ACTIVE_MAX;
+	if (!l || refusing(backend_id, now))
+		return l ? QLB_ACTIVE_MAX : 0;
+	v = l->active;
 	if (v < 0)
-		return 0;
+		v = 0;
+	if (l->placed_epoch == epoch || l->placed_epoch + 1 == epoch)
+		v += l->placed;
 	return v > (__s64)QLB_ACTIVE_MAX ? QLB_ACTIVE_MAX : v;
 }
 
@@ -95,41 +127,29 @@ static __always_inline __u32 pick_among(const struct qlb_vip_backends *vb, __u32
 }
 
 /*
- * The backend id for a new flow of a VIP: by its per-flow mode, else from
- * its active ring, the one its ring_gen picks (hash: the flow's);
- * QLB_NO_BACKEND if neither has one. A pick is
- * checked against the backend itself, since vip_backends can be read half
- * updated and a drained or down backend must get no new flow; a failed pick
- * falls back to the ring.
+ * The owner of the flow's slot in the VIP's active ring, the one its
+ * ring_gen picks; QLB_NO_BACKEND if it has none. A refusing backend's new
+ * flows go to the owners of the next slots, which Maglev spreads over the
+ * others in proportion to their weights; if those refuse too, to the
+ * flow's own slot anyway. Every packet of a flow without state comes here,
+ * so that it reaches the same backend as long as the ring stays.
  *
- * A global function, so that the verifier checks it once, on its own,
- * instead of every turn of the pick loop once per path into to_backend_new
- * (past its limit), and the code after it once, not once per branch. The
- * call costs a few ns per new flow.
+ * Global functions (this one and qlb_flow_pick), so that the verifier checks
+ * each once, on its own, instead of every turn of their loops once per
+ * path into them (past its limit), and the code after them once, not once
+ * per branch. A call costs a few ns.
  */
-__noinline __u32 qlb_pick(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 now)
+__noinline __u32 qlb_ring_pick(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 now)
 {
-	struct qlb_vip_backends *vb = bpf_map_lookup_elem(&vip_backends, &vip_id);
 	__u32 slot = hash % QLB_RING_SIZE, ring_key = QLB_RING_KEY(vip_id, ring_gen);
 	__u32 n, id, *rid;
-	struct qlb_backend *be;
 	void *ring;
 
-	n = vb && vb->mode != QLB_PICK_RING ? vb->count : 0;
-	if (n && n <= QLB_MAX_VIP_PICK) {
-		id = pick_among(vb, n, now);
-		be = bpf_map_lookup_elem(&backends, &id);
-		if (be && qlb_backend_takes_new_flows(be, vip_id))
-			return id;
-	}
 	ring = bpf_map_lookup_elem(&maglev_rings, &ring_key);
 	rid = ring ? bpf_map_lookup_elem(ring, &slot) : NULL;
 	if (!rid)
 		return QLB_NO_BACKEND;
 	id = *rid;
-	/* A refusing backend's new flows go to the owners of the next slots,
-	 * which Maglev spreads over the others in proportion to their
-	 * weights; if those refuse too, to the flow's own slot anyway. */
 	for (n = 0; n <= QLB_RING_REFUSED_PROBES; n++) {
 		if (!refusing(*rid, now))
 			return *rid;
@@ -139,6 +159,37 @@ __noinline __u32 qlb_pick(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 now)
 			break;
 	}
 	return id;
+}
+
+/*
+ * The backend id for a new flow of a VIP by its per-flow mode, or
+ * QLB_NO_BACKEND if it has none: then the ring decides (pick_backend). A
+ * pick is checked against the backend itself, since vip_backends can be
+ * read half updated and a drained or down backend must get no new flow.
+ * Apart from qlb_ring_pick, so that no call chain holds both frames.
+ */
+__noinline __u32 qlb_flow_pick(__u32 vip_id, __u64 now)
+{
+	struct qlb_vip_backends *vb = bpf_map_lookup_elem(&vip_backends, &vip_id);
+	struct qlb_backend *be;
+	__u32 n, id;
+
+	n = vb && vb->mode != QLB_PICK_RING ? vb->count : 0;
+	if (n && n <= QLB_MAX_VIP_PICK) {
+		id = pick_among(vb, n, now);
+		be = bpf_map_lookup_elem(&backends, &id);
+		if (be && qlb_backend_takes_new_flows(be, vip_id))
+			return id;
+	}
+	return QLB_NO_BACKEND;
+}
+
+/* The backend for a new flow of a VIP: per flow, else by the ring. */
+static __always_inline __u32 pick_backend(__u32 vip_id, __u32 ring_gen, __u32 hash, __u64 now)
+{
+	__u32 id = qlb_flow_pick(vip_id, now);
+
+	return id != QLB_NO_BACKEND ? id : qlb_ring_pick(vip_id, ring_gen, hash, now);
 }
 
 #endif /* QLB_PICK_BPF_H */

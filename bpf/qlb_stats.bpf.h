@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* The data plane's counters: per reason, per backend (per CPU, no atomics). */
+/* The data plane's counters: per reason, per event, per backend (per CPU,
+ * no atomics). */
 #ifndef QLB_STATS_BPF_H
 #define QLB_STATS_BPF_H
 
@@ -18,6 +19,15 @@ static __always_inline void count_reason(enum qlb_reason reason, __u32 bytes)
 		s->packets++;
 		s->bytes += bytes;
 	}
+}
+
+static __always_inline void count_event(enum qlb_event event)
+{
+	__u32 key = event;
+	__u64 *n = bpf_map_lookup_elem(&event_stats, &key);
+
+	if (n)
+		(*n)++;
 }
 
 /* This CPU's counters of a backend. */

@@ -14,13 +14,15 @@
 
 /* Kept in the pins (the abi map) and checked by every qlb process: pins of
  * another version are refused, not read with the wrong layout. */
-#define QLB_ABI_VERSION 6
+#define QLB_ABI_VERSION 7
 
 /* Sizes of the pinned maps. Changing one changes the ABI. */
 #define QLB_MAX_VIPS		256
 #define QLB_MAX_BACKENDS	4096
-/* Entries per flow table (two per flow: request and response). */
+/* Entries per flow table (two per established flow: request and response). */
 #define QLB_FLOW_TABLE_SIZE	(1 << 18)
+/* Entries per half-open table (one per TCP flow awaiting its handshake). */
+#define QLB_PENDING_TABLE_SIZE	(1 << 16)
 #define QLB_MAX_IFACES		64
 /* Maglev ring size: prime, >= 65537, so every skip value is coprime to it. */
 #define QLB_RING_SIZE		65537
@@ -146,7 +148,8 @@ struct qlb_vip_backends {
 };
 
 /*
- * flows_v4 / flows_v6: both directions of every flow, each keyed by its
+ * flows_v4 / flows_v6: both directions of every established flow (a TCP
+ * flow whose handshake the client completed, a UDP flow), each keyed by its
  * 5-tuple as it appears on the wire, so that any packet needs one lookup to
  * know whether it is a request of a known flow, a response to one, or
  * neither. IPv4 keys are 16 bytes, not 40: the key is hashed on every
@@ -177,9 +180,12 @@ enum qlb_flow_flags {
 					 * is no refusal any more: it sent
 					 * something else first, or the flow
 					 * did not start with a SYN */
-	QLB_FLOW_F_SYN_RETRIED = 1u << 3, /* request entry: the client sent its
-					   * SYN again, unanswered (the next
-					   * retry gives the backend up) */
+	QLB_FLOW_F_SYN_RETRIED = 1u << 3, /* half-open entry: the client sent
+					   * its SYN again, unanswered (the
+					   * next retry gives the backend up) */
+	QLB_FLOW_F_SYN_ACKED = 1u << 4,	/* half-open entry: the backend's
+					 * SYN-ACK went back; expect_ack holds
+					 * what the client's ACK must carry */
 };
 
 struct qlb_flow {
@@ -196,7 +202,9 @@ struct qlb_flow {
 	__be16 vip_port;
 	__u8 client_mac[6];	/* response entry: L2 next hop to the client */
 	__u8 lb_mac[6];		/* response entry: our client-facing MAC */
-	__u16 pad;
+	__u16 pad0;
+	__be32 expect_ack;	/* half-open entry: the backend's ISN + 1 */
+	__u32 pad1;
 };
 
 /*
@@ -210,6 +218,16 @@ struct qlb_flow {
  * the possible CPUs.
  */
 #define QLB_BE_STATS_KEY(cpu, id)	((cpu) * QLB_MAX_BACKENDS + (id))
+
+/*
+ * pending_v4 / pending_v6: TCP flows whose handshake has not completed,
+ * keyed like a request entry, one struct qlb_flow each (the request's
+ * fields and the client's L2 hop). A SYN writes only here, so a flood of
+ * spoofed SYNs never touches the established flows; the client's ACK of
+ * the backend's SYN-ACK (expect_ack) moves the flow into flows_v4/v6. Plain
+ * hash tables: a full one is what a flood looks like (the SYN path then
+ * keeps no state, see flood_state); the agent deletes stale entries.
+ */
 
 struct qlb_backend_stats {
 	__u64 packets_to;
@@ -238,13 +256,24 @@ struct qlb_backend_stats {
 	__u64 refused;
 };
 
-/* backend_active: __s64 per backend id, the flows it has open: +1 when a new
- * flow is scheduled to it, -1 when the flow completes (first FIN/RST), expires
- * in the data path, or is deleted idle by the agent's flow GC. Not per-CPU:
- * the data path reads it to pick, and it changes once per flow, not per
- * packet. Atomic adds on both sides (userspace through mmap). Open flows the
- * LRU evicted are subtracted by the agent's GC, which finds them missing
- * (qlb_flows_gc); a race can leave it at -1: readers clamp at 0. */
+/* backend_active: struct qlb_backend_load per backend id. active: the
+ * established flows it has open: +1 when a flow enters the flow table
+ * (handshake completed, UDP's first packet, a flow adopted), -1 when it
+ * completes (first FIN/RST), expires in the data path, or is deleted idle by
+ * the agent's flow GC. Not per-CPU: the data path reads it to pick, and it
+ * changes once per flow, not per packet. Atomic adds on both sides
+ * (userspace through mmap); a race can leave it at -1: readers clamp at 0.
+ * placed: the flows placed on it in placed_epoch (coarse clock >>
+ * QLB_PLACED_EPOCH_SHIFT) that are not established yet; the per-flow picks
+ * add it, so that the SYNs of one round trip do not all go to the backend
+ * that looked least loaded. It fades by itself, so junk SYNs cannot pile
+ * up in it. */
+#define QLB_PLACED_EPOCH_SHIFT	26
+struct qlb_backend_load {
+	__s64 active;
+	__u32 placed_epoch;
+	__u32 placed;
+};
 
 /* backend_refused: __u64 per backend id, the data plane's (coarse) clock when
  * the backend last refused a connection (a RST first, or two unanswered SYN
@@ -261,6 +290,8 @@ struct qlb_backend_stats {
  * flows_expired, and qlb_stats_read() folds them into it. */
 struct qlb_backend_gc {
 	__u64 flows_expired;
+	__u64 flows_evicted;	/* open flows missing from the table, which
+				 * backend_active still counted */
 };
 
 /* backend_est: indexed by backend id, written by the agent every window
@@ -278,6 +309,87 @@ struct qlb_backend_est {
 	__u32 policy;		/* enum qlb_policy_kind that produced it */
 	__u32 health_fails;	/* consecutive failed probes */
 };
+
+/*
+ * servers: the (address, port, protocol, family) a backend answers from ->
+ * struct qlb_server, so that a backend's packet of no known flow (the
+ * SYN-ACK of a half-open flow, a reply of a flow placed without state) finds
+ * the VIP to restore. One VIP per server endpoint: in NAT mode a second
+ * would make their replies indistinguishable.
+ */
+struct qlb_server_key {
+	union qlb_addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 family;
+};
+
+struct qlb_server {
+	__u32 backend_id;
+	__u32 vip_id;
+	union qlb_addr vip_addr;
+	__be16 vip_port;
+	__u8 pad[2];
+};
+
+/* client_hops: a client address -> the L2 hop towards it, written when a
+ * client completes a handshake (never for a mere SYN, so a flood cannot
+ * fill it), read for replies of flows placed without state. */
+struct qlb_client_key {
+	union qlb_addr addr;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct qlb_client_hop {
+	__u32 ifindex;
+	__u8 mac[6];		/* the client's L2 next hop */
+	__u8 lb_mac[6];		/* our MAC on that link */
+};
+
+/*
+ * flood_state: per-CPU, one entry. New flows that arrive without proof of
+ * a client behind them (a SYN, a UDP flow's first packet) are counted per
+ * epoch (coarse clock >> QLB_FLOOD_EPOCH_SHIFT); above the program's
+ * syn_flood_rate, or when a half-open insert fails, the CPU is in flood
+ * mode until until_epoch: SYNs keep no state and go to the ring. Userspace
+ * may set until_epoch to force it.
+ */
+#define QLB_FLOOD_EPOCH_SHIFT	27
+#define QLB_FLOOD_HOLD_EPOCHS	8
+struct qlb_flood {
+	__u64 epoch;
+	__u64 count;
+	__u64 until_epoch;
+};
+
+/*
+ * event_stats: per-CPU, indexed by enum qlb_event: what happened to flows
+ * (the reasons count packets). X(ID, value, name, what it means).
+ */
+#define QLB_EVENTS(X) \
+	X(SYN_HALF_OPEN, 0, "syn_half_open", "a SYN recorded in the half-open table") \
+	X(SYN_STATELESS, 1, "syn_stateless", "a SYN sent by the ring with no state: flood mode") \
+	X(HANDSHAKE_DONE, 2, "handshake_done", "a client's ACK completed a handshake") \
+	X(ACK_UNVERIFIED, 3, "ack_unverified", \
+	  "a half-open flow's packet that did not complete the handshake") \
+	X(LOST_TO_RING, 4, "lost_to_ring", \
+	  "a mid-flow packet of no known flow, sent by the ring, never by load") \
+	X(REPLY_STATELESS, 5, "reply_stateless", "a backend's reply of a flow without state") \
+	X(ADOPTED, 6, "flow_adopted", "a flow without state entered the table") \
+	X(TABLE_FULL, 7, "flow_table_full", "an insert failed: the flow stays without state") \
+	X(UDP_STATELESS, 8, "udp_stateless", "a new UDP flow sent by the ring: flood mode") \
+	X(FLOOD_ENTERED, 9, "flood_entered", "a CPU went into flood mode")
+
+enum qlb_event {
+#define QLB_EVENT_ENUM_(id, value, name, what) QLB_EV_##id = value,
+	QLB_EVENTS(QLB_EVENT_ENUM_)
+#undef QLB_EVENT_ENUM_
+	QLB_EV_MAX = 10,
+};
+
+#define QLB_EVENT_NAME_(id, value, name, what) [QLB_EV_##id] = name,
+#define QLB_EVENT_NAMES { QLB_EVENTS(QLB_EVENT_NAME_) }
 
 /* vip_stats: per-CPU, indexed by vip id. Per-VIP packet and byte totals
  * are the sums over its backends; counting them here too would cost a
@@ -312,8 +424,9 @@ struct qlb_vip_stats {
 	X(BAD_TCP, 13, "drop_malformed_tcp", "DROP", "truncated TCP header or bad data offset") \
 	X(BAD_UDP, 14, "drop_malformed_udp", "DROP", "truncated UDP header or bad length") \
 	X(DROP_NO_BACKEND, 15, "drop_no_backend", "DROP", "a VIP without a usable backend") \
-	X(DROP_CONN_FULL, 16, "drop_flow_table_full", "DROP", "a flow-table insert failed") \
-	X(DROP_NO_TX_PORT, 17, "drop_no_tx_port", "DROP", "egress interface not in tx_ports")
+	X(DROP_NO_TX_PORT, 16, "drop_no_tx_port", "DROP", "egress interface not in tx_ports") \
+	X(PASS_STRAY_REPLY, 17, "pass_stray_reply", "PASS", \
+	  "a backend's packet of no flow qlb can place: a late SYN-ACK, an unknown client")
 
 enum qlb_reason {
 #define QLB_REASON_ENUM_(id, value, name, action, what) QLB_R_##id = value,
@@ -374,12 +487,18 @@ QLB_ASSERT_SIZE(struct qlb_vip, 24);
 QLB_ASSERT_SIZE(struct qlb_backend, 56);
 QLB_ASSERT_SIZE(struct qlb_flow4_key, 16);
 QLB_ASSERT_SIZE(struct qlb_flow6_key, 40);
-QLB_ASSERT_SIZE(struct qlb_flow, 72);
+QLB_ASSERT_SIZE(struct qlb_flow, 80);
+QLB_ASSERT_SIZE(struct qlb_backend_load, 16);
+QLB_ASSERT_SIZE(struct qlb_server_key, 20);
+QLB_ASSERT_SIZE(struct qlb_server, 28);
+QLB_ASSERT_SIZE(struct qlb_client_key, 20);
+QLB_ASSERT_SIZE(struct qlb_client_hop, 16);
+QLB_ASSERT_SIZE(struct qlb_flood, 24);
 QLB_ASSERT_SIZE(struct qlb_backend_stats, (13 + QLB_RT_BUCKETS) * 8);
 QLB_ASSERT_SIZE(struct qlb_vip_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_backend_est, 64);
 QLB_ASSERT_SIZE(struct qlb_vip_backends, 8 + 2 * 4 * QLB_MAX_VIP_PICK);
-QLB_ASSERT_SIZE(struct qlb_backend_gc, 8);
+QLB_ASSERT_SIZE(struct qlb_backend_gc, 16);
 QLB_ASSERT_SIZE(struct qlb_reason_stats, 16);
 QLB_ASSERT_SIZE(struct qlb_iface, 32);
 QLB_ASSERT_SIZE(struct qlb_abi_info, 8);
@@ -387,5 +506,8 @@ QLB_ASSERT_SIZE(struct qlb_abi_info, 8);
 #define QLB_REASON_LAST_(id, value, name, action, what) _Static_assert(value < QLB_R_MAX, #id);
 QLB_REASONS(QLB_REASON_LAST_)
 #undef QLB_REASON_LAST_
+#define QLB_EVENT_LAST_(id, value, name, what) _Static_assert(value < QLB_EV_MAX, #id);
+QLB_EVENTS(QLB_EVENT_LAST_)
+#undef QLB_EVENT_LAST_
 
 #endif /* QLB_ABI_H */

@@ -105,6 +105,12 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v, const stru
 		qlb_cli_doctor_warn(st, (int)id);
 	else if (err == -ENOSPC)
 		qlb_err("no room for another backend (at most %d)", QLB_MAX_BACKENDS);
+	else if (err == -EEXIST)
+		qlb_err("backend %s already exists for this VIP (a backend without a port "
+			"serves on the VIP's)", buf);
+	else if (err == -EADDRINUSE)
+		qlb_err("backend %s already serves another VIP: in NAT mode one server "
+			"endpoint serves one VIP (use another port)", buf);
 	else if (err == -EOPNOTSUPP || err == -EINVAL)
 		qlb_err("interface %u cannot transmit XDP frames: %s", b.ifindex, strerror(-err));
 	else

@@ -527,6 +527,9 @@ static void report_scale_events(struct agent *a)
 #define QLB_GC_TCP_IDLE_NS	(900ull * 1000000000ull)
 #define QLB_GC_UDP_IDLE_NS	(30ull * 1000000000ull)
 #define QLB_GC_CLOSED_LINGER_NS	(10ull * 1000000000ull)
+/* A handshake not completed in this long never will: past a client's second
+ * SYN retry, which gives its backend up. */
+#define QLB_GC_PENDING_IDLE_NS	(10ull * 1000000000ull)
 #define QLB_GC_PERIOD_S		5.0
 
 static uint64_t gc_every(const struct agent *a)
@@ -579,10 +582,12 @@ static int run_window(struct agent *a, double deadline)
 				 QLB_GC_CLOSED_LINGER_NS, &gc) < 0)
 			qlb_err("flow GC failed");
 		else if (gc.reclaimed)
-			/* The table is too small for the load: the evicted
-			 * flows' next packets are rescheduled. */
-			qlb_note("flow table full: %llu open flows were evicted since the last GC",
+			/* Open flows vanished from the table behind the data
+			 * plane's back: their next packets go by the ring. */
+			qlb_note("%llu open flows were missing from the flow table",
 				 (unsigned long long)gc.reclaimed);
+		if (qlb_pending_gc(a->st, QLB_GC_PENDING_IDLE_NS, NULL))
+			qlb_err("half-open GC failed");
 	}
 	/* Probes run unlocked: they wait on the network, not on the maps. */
 	run_health(a, deadline);

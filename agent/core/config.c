@@ -17,6 +17,48 @@
 #include "pick.h"
 #include "ring.h"
 
+static const struct qlb_vip_entry *vip_of_id(const struct qlb_state *st, uint32_t vip_id)
+{
+	for (int i = 0; i < st->nvips; i++)
+		if (st->vips[i].val.vip_id == vip_id)
+			return &st->vips[i];
+	return NULL;
+}
+
+/* The endpoint backend b answers from (its port, or its VIP's), and the
+ * entry that leads its replies back to the VIP. */
+static int server_of(const struct qlb_state *st, const struct qlb_backend *b, uint32_t id,
+		     struct qlb_server_key *k, struct qlb_server *srv)
+{
+	const struct qlb_vip_entry *v = vip_of_id(st, b->vip_id);
+
+	if (!v)
+		return -ENOENT;
+	memset(k, 0, sizeof(*k));
+	k->addr = b->addr;
+	k->port = b->port ? b->port : v->key.port;
+	k->proto = v->key.proto;
+	k->family = b->family;
+	if (srv) {
+		memset(srv, 0, sizeof(*srv));
+		srv->backend_id = id;
+		srv->vip_id = b->vip_id;
+		srv->vip_addr = v->key.addr;
+		srv->vip_port = v->key.port;
+	}
+	return 0;
+}
+
+static void server_delete(struct qlb_state *st, const struct qlb_backend *b, uint32_t id)
+{
+	struct qlb_server_key k;
+	struct qlb_server srv;
+
+	if (!server_of(st, b, id, &k, NULL) &&
+	    !bpf_map_lookup_elem(st->maps.servers, &k, &srv) && srv.backend_id == id)
+		bpf_map_delete_elem(st->maps.servers, &k);
+}
+
 int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip_id)
 {
 	struct qlb_vip v = { .policy = QLB_POLICY_WRR };
@@ -75,6 +117,7 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 
 		if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != id)
 			continue;
+		server_delete(st, b, i);
 		memset(b, 0, sizeof(*b));
 		key = i;
 		bpf_map_update_elem(st->maps.backends, &key, b, BPF_ANY);
@@ -94,6 +137,8 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 	struct qlb_endpoint ep = { .addr = nb->addr, .family = nb->family,
 				   .port = ntohs(nb->port) };
 	struct qlb_backend empty = {};
+	struct qlb_server_key sk;
+	struct qlb_server srv;
 	__u32 id, ifindex = nb->ifindex;
 	int err;
 
@@ -101,6 +146,15 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 		return -EEXIST;
 	if (qlb_alloc_backend_id(st, &id))
 		return -ENOSPC;
+	err = server_of(st, nb, id, &sk, &srv);
+	if (err)
+		return err;
+	/* One VIP per server endpoint: its replies must name one VIP. The
+	 * same endpoint spelled another way (no port: the VIP's) is the
+	 * same server. */
+	if (!bpf_map_lookup_elem(st->maps.servers, &sk, &srv))
+		return srv.vip_id == nb->vip_id ? -EEXIST : -EADDRINUSE;
+	server_of(st, nb, id, &sk, &srv);
 	/* A redirect target before any ring points at the backend. */
 	if (bpf_map_update_elem(st->maps.tx_ports, &ifindex, &ifindex, BPF_ANY))
 		return -errno;
@@ -109,15 +163,18 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 	qlb_backend_stats_zero(st, id);
 	if (bpf_map_update_elem(st->maps.backend_refused, &id, &(__u64){ 0 }, BPF_ANY))
 		return -errno;
-	__atomic_store_n(&st->active[id], 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&st->gc[id].flows_expired, 0, __ATOMIC_RELAXED);
+	memset(&st->active[id], 0, sizeof(st->active[id]));
+	memset(&st->gc[id], 0, sizeof(st->gc[id]));
 	st->backends[id] = *nb;
 	st->backends[id].flags |= QLB_BE_F_IN_USE;
 	st->backends[id].ring_weight = nb->weight;
 	err = bpf_map_update_elem(st->maps.backends, &id, &st->backends[id], BPF_ANY) ? -errno : 0;
+	if (!err && bpf_map_update_elem(st->maps.servers, &sk, &srv, BPF_NOEXIST))
+		err = -errno;
 	if (!err)
 		err = qlb_publish_ring(st, nb->vip_id, NULL);
 	if (err) {
+		server_delete(st, &st->backends[id], id);
 		st->backends[id] = empty;
 		bpf_map_update_elem(st->maps.backends, &id, &empty, BPF_ANY);
 		return err;
@@ -172,6 +229,7 @@ int qlb_backend_remove(struct qlb_state *st, uint32_t id)
 		*b = old;
 		return err;
 	}
+	server_delete(st, &old, id);
 	memset(b, 0, sizeof(*b));
 	return bpf_map_update_elem(st->maps.backends, &id, b, BPF_ANY) ? -errno : 0;
 }

@@ -79,20 +79,30 @@ static int foreach_in(int fd, int v6, qlb_flow_fn fn, void *ctx, void *keys,
 	return 0;
 }
 
-int qlb_flows_foreach(struct qlb_state *st, qlb_flow_fn fn, void *ctx)
+static int foreach_pair(int fd4, int fd6, qlb_flow_fn fn, void *ctx)
 {
 	void *keys = malloc(FLOW_BATCH * sizeof(union flow_key));
 	struct qlb_flow *vals = malloc(FLOW_BATCH * sizeof(*vals));
 	int ret = -ENOMEM;
 
 	if (keys && vals) {
-		ret = foreach_in(st->maps.flows_v4, 0, fn, ctx, keys, vals);
+		ret = foreach_in(fd4, 0, fn, ctx, keys, vals);
 		if (!ret)
-			ret = foreach_in(st->maps.flows_v6, 1, fn, ctx, keys, vals);
+			ret = foreach_in(fd6, 1, fn, ctx, keys, vals);
 	}
 	free(keys);
 	free(vals);
 	return ret > 0 ? 0 : ret;
+}
+
+int qlb_flows_foreach(struct qlb_state *st, qlb_flow_fn fn, void *ctx)
+{
+	return foreach_pair(st->maps.flows_v4, st->maps.flows_v6, fn, ctx);
+}
+
+int qlb_pending_foreach(struct qlb_state *st, qlb_flow_fn fn, void *ctx)
+{
+	return foreach_pair(st->maps.pending_v4, st->maps.pending_v6, fn, ctx);
 }
 
 /* ---- garbage collection of idle flows ---- */
@@ -310,9 +320,10 @@ static int backend_live(const struct qlb_state *st, uint32_t id)
 }
 
 /*
- * An LRU flow table evicts entries when it is full, and no one hears of it:
- * an open flow evicted stays in backend_active for good, and lc and sed
- * would shun its backend more every time. The walk counts the open flows
+ * An open flow that leaves the table unseen (the table is no LRU, but a
+ * pinned map can be rewritten from outside, or its entry deleted) would
+ * stay in backend_active for good, and lc and sed would shun its backend
+ * more every time. The walk counts the open flows
  * each backend really has; the excess of backend_active over that count is
  * the leak, less what the walk could have missed: a flow opened while it ran
  * may be in backend_active and not in the count (a flow closed meanwhile is
@@ -334,11 +345,13 @@ static void reconcile_active(struct gc_ctx *g)
 			continue;
 		/* In this order: a flow in `active` has its flows_new
 		 * counted already (the program counts it first). */
-		active = __atomic_load_n(&st->active[id], __ATOMIC_RELAXED);
+		active = __atomic_load_n(&st->active[id].active, __ATOMIC_RELAXED);
 		opened = (int64_t)(flows_new_of(st, id) - g->new_before[id]);
 		excess = active - (int64_t)g->open_seen[id] - opened;
 		if (excess > 0) {
 			qlb_backend_active_add(st, id, -excess);
+			__atomic_fetch_add(&st->gc[id].flows_evicted, (uint64_t)excess,
+					   __ATOMIC_RELAXED);
 			g->res.reclaimed += (uint64_t)excess;
 		}
 	}
@@ -380,4 +393,50 @@ out:
 	if (res)
 		*res = g.res;
 	return err ? err : deleted;
+}
+
+/* ---- the half-open tables ---- */
+
+struct pending_key {
+	union flow_key key;
+	uint8_t family;
+};
+
+struct pending_gc {
+	uint64_t now, timeout_ns, deleted;
+	struct pending_key *keys;
+	size_t n, cap;
+};
+
+static int pending_visit(const struct qlb_flow_entry *e, void *ctx)
+{
+	struct pending_gc *g = ctx;
+	struct pending_key k = { .family = e->family };
+
+	if (!idle_past(&e->val, g->now, g->timeout_ns))
+		return 0;
+	make_key(&k.key, e->family, &e->saddr, &e->daddr, htons(e->sport), htons(e->dport),
+		 e->proto);
+	return QLB_ARRAY_PUSH(g->keys, g->n, g->cap, 1024, k);
+}
+
+int qlb_pending_gc(struct qlb_state *st, uint64_t timeout_ns, uint64_t *deleted)
+{
+	struct pending_gc g = { .now = qlb_mono_ns(), .timeout_ns = timeout_ns };
+	int err = qlb_pending_foreach(st, pending_visit, &g);
+
+	for (size_t i = 0; !err && i < g.n; i++) {
+		const struct pending_key *k = &g.keys[i];
+		int fd = k->family == QLB_FAMILY_V4 ? st->maps.pending_v4 : st->maps.pending_v6;
+		struct qlb_flow f;
+
+		/* A packet may have refreshed it since the walk. */
+		if (!bpf_map_lookup_elem(fd, &k->key, &f) && idle_past(&f, g.now, timeout_ns) &&
+		    !bpf_map_delete_elem(fd, &k->key))
+			g.deleted++;
+	}
+	free(g.keys);
+	if (deleted)
+		*deleted = g.deleted;
+	return err;
 }

@@ -31,6 +31,8 @@ static const struct {
 	PIN(flows_v6), PIN(tx_ports), PIN(ifaces), PIN(backend_stats),
 	PIN(backend_est), PIN(vip_stats), PIN(reason_stats), PIN(vip_backends),
 	PIN(backend_active), PIN(backend_gc), PIN(backend_refused), PIN(abi),
+	PIN(pending_v4), PIN(pending_v6), PIN(servers), PIN(client_hops),
+	PIN(flood_state), PIN(event_stats),
 #undef PIN
 };
 
@@ -44,7 +46,7 @@ static const struct {
 } mapped[] = {
 #define MAPPED(p, m, t, c) { offsetof(struct qlb_state, p), offsetof(struct qlb_maps, m), \
 			     QLB_MAX_BACKENDS * sizeof(t), c }
-	MAPPED(active, backend_active, __s64, 0),
+	MAPPED(active, backend_active, struct qlb_backend_load, 0),
 	MAPPED(gc, backend_gc, struct qlb_backend_gc, 0),
 	MAPPED(be_map, backends, struct qlb_backend, 0),
 	MAPPED(est_map, backend_est, struct qlb_backend_est, 0),
@@ -343,14 +345,14 @@ uint64_t qlb_backend_active(const struct qlb_state *st, uint32_t id)
 
 	if (id >= QLB_MAX_BACKENDS || !st->active)
 		return 0;
-	v = __atomic_load_n(&st->active[id], __ATOMIC_RELAXED);
+	v = __atomic_load_n(&st->active[id].active, __ATOMIC_RELAXED);
 	return v > 0 ? (uint64_t)v : 0;
 }
 
 void qlb_backend_active_add(struct qlb_state *st, uint32_t id, int64_t delta)
 {
 	if (id < QLB_MAX_BACKENDS && st->active)
-		__atomic_fetch_add(&st->active[id], delta, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&st->active[id].active, delta, __ATOMIC_RELAXED);
 }
 
 const char *qlb_backend_state_name(const struct qlb_backend *b)

@@ -32,6 +32,12 @@ struct qlb_maps {
 	int backend_gc;
 	int backend_refused;
 	int abi;
+	int pending_v4;
+	int pending_v6;
+	int servers;
+	int client_hops;
+	int flood_state;
+	int event_stats;
 };
 
 struct qlb_vip_entry {
@@ -56,7 +62,7 @@ struct qlb_state {
 	int ncpus;
 	/* backend_active and backend_gc, mapped: shared with the program,
 	 * changed only by atomic adds. */
-	__s64 *active;
+	struct qlb_backend_load *active;
 	struct qlb_backend_gc *gc;
 	/* backends and backend_est, mapped: read whole into the snapshot,
 	 * written a field or an entry at a time (qlb_backend_store_u32,

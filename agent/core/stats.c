@@ -7,6 +7,7 @@
 
 #include <bpf/bpf.h>
 
+#include "clock.h"
 #include "stats.h"
 
 static const char *const reason_names[QLB_R_MAX] = QLB_REASON_NAMES;
@@ -14,6 +15,13 @@ static const char *const reason_names[QLB_R_MAX] = QLB_REASON_NAMES;
 const char *qlb_reason_name(enum qlb_reason r)
 {
 	return r < QLB_R_MAX && reason_names[r] ? reason_names[r] : "unknown";
+}
+
+static const char *const event_names[QLB_EV_MAX] = QLB_EVENT_NAMES;
+
+const char *qlb_event_name(enum qlb_event e)
+{
+	return e < QLB_EV_MAX && event_names[e] ? event_names[e] : "unknown";
 }
 
 /* Sums `ncpus` per-CPU copies of a struct made only of __u64 counters. */
@@ -73,6 +81,26 @@ static void sum_backend_stats(const struct qlb_state *st, uint32_t hi,
 	}
 }
 
+/* How many CPUs are in flood mode now (flood_state), by the program's clock,
+ * which runs with CLOCK_MONOTONIC a fraction of an epoch apart. */
+static int read_flooding(struct qlb_state *st, uint32_t *n)
+{
+	struct qlb_flood *f = calloc(st->ncpus, sizeof(*f));
+	uint64_t epoch = qlb_mono_ns() >> QLB_FLOOD_EPOCH_SHIFT;
+	__u32 zero = 0;
+	int err = 0;
+
+	if (!f)
+		return -ENOMEM;
+	*n = 0;
+	if (bpf_map_lookup_elem(st->maps.flood_state, &zero, f))
+		err = -errno;
+	for (int c = 0; !err && c < st->ncpus; c++)
+		*n += f[c].until_epoch >= epoch;
+	free(f);
+	return err;
+}
+
 int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 {
 	size_t size = sizeof(struct qlb_backend_stats);
@@ -90,11 +118,13 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 	if (snap->be_hi > (uint32_t)i) {
 		memset(&snap->be[i], 0, (snap->be_hi - i) * size);
 		memset(&snap->active[i], 0, (snap->be_hi - i) * sizeof(snap->active[0]));
+		memset(&snap->evicted[i], 0, (snap->be_hi - i) * sizeof(snap->evicted[0]));
 	}
 	snap->be_hi = i;
 	sum_backend_stats(st, i, snap->be);
 	for (hi = i, i = 0; i < hi; i++) {
 		snap->active[i] = 0;
+		snap->evicted[i] = 0;
 		if (!(st->backends[i].flags & QLB_BE_F_IN_USE)) {
 			memset(&snap->be[i], 0, size);
 			continue;
@@ -102,6 +132,7 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 		/* The GC's deletions of open flows are completions too. */
 		snap->be[i].flows_expired += __atomic_load_n(&st->gc[i].flows_expired,
 							     __ATOMIC_RELAXED);
+		snap->evicted[i] = __atomic_load_n(&st->gc[i].flows_evicted, __ATOMIC_RELAXED);
 		snap->active[i] = qlb_backend_active(st, i);
 	}
 	/* VIPs likewise, up to the highest id in use. */
@@ -116,6 +147,11 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 	if (!err)
 		err = read_percpu_array(st, st->maps.reason_stats, QLB_R_MAX,
 					sizeof(snap->reason[0]), snap->reason);
+	if (!err)
+		err = read_percpu_array(st, st->maps.event_stats, QLB_EV_MAX,
+					sizeof(snap->event[0]), snap->event);
+	if (!err)
+		err = read_flooding(st, &snap->flooding_cpus);
 	return err;
 }
 

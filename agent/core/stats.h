@@ -12,6 +12,11 @@ struct qlb_stats_snapshot {
 	 * that completions = flows_closed + flows_expired everywhere. */
 	struct qlb_backend_stats be[QLB_MAX_BACKENDS];
 	uint64_t active[QLB_MAX_BACKENDS];	/* backend_active, clamped at 0 */
+	/* Open flows that left the table unseen (backend_gc): with closed and
+	 * expired, active = flows_new - (closed + expired + evicted). */
+	uint64_t evicted[QLB_MAX_BACKENDS];
+	uint64_t event[QLB_EV_MAX];
+	uint32_t flooding_cpus;	/* CPUs in flood mode now */
 	struct qlb_vip_stats vip[QLB_MAX_VIPS];
 	struct qlb_reason_stats reason[QLB_R_MAX];
 	double at;		/* CLOCK_MONOTONIC seconds */
@@ -24,6 +29,7 @@ struct qlb_stats_snapshot {
  * only ever passed here. */
 int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap);
 const char *qlb_reason_name(enum qlb_reason r);
+const char *qlb_event_name(enum qlb_event e);
 /* Percentile (0..100) of a response-time histogram, in microseconds. */
 double qlb_rt_percentile_us(const __u64 *hist, double pct);
 

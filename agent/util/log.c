@@ -94,6 +94,7 @@ int qlb_exit_code(int err)
 	case ERANGE:
 	case EHOSTUNREACH:	/* a backend address with no route */
 	case EMEDIUMTYPE:	/* the pin directory is not on a bpffs */
+	case EADDRINUSE:	/* a server endpoint of another VIP */
 		return QLB_EXIT_USAGE;
 	default:
 		return QLB_EXIT_FAIL;

@@ -140,7 +140,8 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, struct pkt_layout *lay)
 
 		th.source = htons(s->sport);
 		th.dest = htons(s->dport);
-		th.seq = htonl(1000);
+		th.seq = htonl(s->seq ? s->seq : 1000);
+		th.ack_seq = htonl(s->ack);
 		th.doff = sizeof(th) / 4;
 		th.window = htons(65535);
 		memcpy(buf + off, &th, sizeof(th));
@@ -226,16 +227,13 @@ int dp_setup_flow_table(struct dp *dp, uint32_t entries)
 	if (err)
 		return err;
 	dp->skel->rodata->hash_seed = 0x5eed;
-	/* An LRU table never refuses an insert; a plain hash does once full. */
+	/* Small tables, to fill them. */
 	if (entries) {
-		struct bpf_map *tables[] = { dp->skel->maps.flows_v4, dp->skel->maps.flows_v6 };
+		struct bpf_map *tables[] = { dp->skel->maps.flows_v4, dp->skel->maps.flows_v6,
+					     dp->skel->maps.pending_v4, dp->skel->maps.pending_v6 };
 
-		for (size_t i = 0; i < 2; i++) {
-			err = bpf_map__set_type(tables[i], BPF_MAP_TYPE_HASH);
-			if (!err)
-				err = bpf_map__set_map_flags(tables[i], 0);
-			if (!err)
-				err = bpf_map__set_max_entries(tables[i], entries);
+		for (size_t i = 0; i < 4; i++) {
+			err = bpf_map__set_max_entries(tables[i], entries);
 			if (err)
 				return err;
 		}

@@ -29,6 +29,7 @@ struct pkt_spec {
 	const char *dst;
 	uint16_t sport, dport;	/* host order */
 	uint8_t tcp_flags;	/* TH_SYN etc. */
+	uint32_t seq, ack;	/* TCP, host order; seq 0 means 1000 */
 	uint16_t payload_len;
 	int vlan;		/* add one 802.1Q tag */
 	int ip_options;		/* IPv4: add 4 bytes of options (NOP x4) */
@@ -59,8 +60,7 @@ int pkt_checksums_ok(const uint8_t *buf, const struct pkt_layout *lay, uint8_t f
 		     uint8_t proto);
 
 int dp_setup(struct dp *dp);
-/* With flow tables of `entries` that refuse inserts once full, in place of
- * the LRU tables (0: as built). */
+/* With flow and half-open tables of `entries` each (0: as built). */
 int dp_setup_flow_table(struct dp *dp, uint32_t entries);
 void dp_teardown(struct dp *dp);
 /* Runs the program once. *len_out gets the output length. Returns the XDP

@@ -135,12 +135,14 @@ struct qlb_vip_backends pick_table(struct dp *dp, uint32_t vid)
 /* The raw counter, not clamped: here it must never go below 0. */
 int64_t active(struct dp *dp, uint32_t id)
 {
-	return __atomic_load_n(&dp->st->active[id], __ATOMIC_RELAXED);
+	return __atomic_load_n(&dp->st->active[id].active, __ATOMIC_RELAXED);
 }
 
+/* Also forgets the flows placed and not established yet. */
 void set_active(struct dp *dp, uint32_t id, int64_t v)
 {
-	__atomic_store_n(&dp->st->active[id], v, __ATOMIC_RELAXED);
+	__atomic_store_n(&dp->st->active[id].active, v, __ATOMIC_RELAXED);
+	dp->st->active[id].placed = 0;
 }
 
 /* The backend a request was sent to, from its rewritten destination. */
@@ -160,6 +162,29 @@ uint32_t id_of(struct dp *dp, uint32_t daddr)
 uint32_t send_req(struct dp *dp, uint16_t sport, uint8_t flags)
 {
 	return id_of(dp, backend_of(dp, sport, flags));
+}
+
+/* A client's ACK of flow sport with ack number ack: the backend it reached. */
+static uint32_t send_ack(struct dp *dp, uint16_t sport, uint32_t ack)
+{
+	struct pkt_spec s = spec(QLB_FAMILY_V4, IPPROTO_TCP, sport, TH_ACK);
+	uint8_t pkt[PKT_MAX];
+	struct pkt_layout lay;
+	uint32_t daddr;
+
+	s.ack = ack;
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
+	memcpy(&daddr, pkt + lay.l3 + 16, 4);
+	return id_of(dp, daddr);
+}
+
+uint32_t open_flow(struct dp *dp, uint16_t sport)
+{
+	uint32_t bid = send_req(dp, sport, TH_SYN);
+
+	send_reply(dp, sport, bid, TH_SYN | TH_ACK);
+	assert_int_equal(send_ack(dp, sport, 1001), bid);
+	return bid;
 }
 
 /* One packet of backend bid's reply to the client's flow from sport; the
@@ -225,24 +250,47 @@ void age_flow(struct dp *dp, uint16_t sport, int which, uint64_t age_ns)
 	assert_int_equal(n, which == 3 ? 2 : 1);
 }
 
-/* Ages every IPv6 flow entry; returns how many there are. */
-int age_v6_flows(struct dp *dp, uint64_t age_ns)
+/* Ages the half-open entry of the client's IPv4 TCP flow from sport. */
+void age_pending(struct dp *dp, uint16_t sport, uint64_t age_ns)
+{
+	struct qlb_flow4_key k = { .sport = htons(sport), .dport = htons(80),
+				   .proto = IPPROTO_TCP };
+	struct qlb_flow f;
+
+	inet_pton(AF_INET, CLIENT4, &k.saddr);
+	inet_pton(AF_INET, VIP4, &k.daddr);
+	assert_int_equal(bpf_map_lookup_elem(dp->st->maps.pending_v4, &k, &f), 0);
+	f.last_seen_ns = qlb_mono_ns() - age_ns;
+	assert_int_equal(bpf_map_update_elem(dp->st->maps.pending_v4, &k, &f, BPF_EXIST), 0);
+}
+
+/* Ages every entry of an IPv6 table; returns how many there are. */
+static int age_v6_table(int fd, uint64_t age_ns)
 {
 	struct qlb_flow6_key key, next, *prev = NULL;
 	struct qlb_flow f;
 	int n = 0;
 
-	while (!bpf_map_get_next_key(dp->st->maps.flows_v6, prev, &next)) {
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(dp->st->maps.flows_v6, &key, &f))
+		if (bpf_map_lookup_elem(fd, &key, &f))
 			continue;
 		f.last_seen_ns = qlb_mono_ns() - age_ns;
-		assert_int_equal(bpf_map_update_elem(dp->st->maps.flows_v6, &key, &f,
-						     BPF_EXIST), 0);
+		assert_int_equal(bpf_map_update_elem(fd, &key, &f, BPF_EXIST), 0);
 		n++;
 	}
 	return n;
+}
+
+int age_v6_pending(struct dp *dp, uint64_t age_ns)
+{
+	return age_v6_table(dp->st->maps.pending_v6, age_ns);
+}
+
+int age_v6_flows(struct dp *dp, uint64_t age_ns)
+{
+	return age_v6_table(dp->st->maps.flows_v6, age_ns);
 }
 
 int flow_entries(struct dp *dp, uint16_t sport)

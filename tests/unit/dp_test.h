@@ -37,13 +37,17 @@ uint32_t backend_of(struct dp *dp, uint16_t sport, uint8_t flags);
 const struct qlb_vip_key *vip_key(struct dp *dp, uint32_t vid);
 void set_policy(struct dp *dp, uint32_t vid, uint32_t policy);
 struct qlb_vip_backends pick_table(struct dp *dp, uint32_t vid);
-/* backend_active, raw: here it must never go below 0. */
+/* backend_active, raw: here it must never go below 0. set_active also
+ * clears the flows placed and not established. */
 int64_t active(struct dp *dp, uint32_t id);
 void set_active(struct dp *dp, uint32_t id, int64_t v);
 /* The backend a request was sent to, from its rewritten destination. */
 uint32_t id_of(struct dp *dp, uint32_t daddr);
 /* As backend_of, but the backend's id. */
 uint32_t send_req(struct dp *dp, uint16_t sport, uint8_t flags);
+/* The client's IPv4 TCP flow from sport through its handshake (SYN, the
+ * backend's SYN-ACK, the client's ACK of it): established; its backend. */
+uint32_t open_flow(struct dp *dp, uint16_t sport);
 /* One packet of backend bid's reply to the flow from sport: the verdict;
  * send_reply asserts it was forwarded. */
 int reply_verdict(struct dp *dp, uint16_t sport, uint32_t bid, uint8_t flags);
@@ -56,6 +60,9 @@ uint64_t flows_new(struct dp *dp, uint32_t id);
  * how many there are. */
 void age_flow(struct dp *dp, uint16_t sport, int which, uint64_t age_ns);
 int age_v6_flows(struct dp *dp, uint64_t age_ns);
+/* The same for half-open entries (qlb_abi.h's pending tables). */
+void age_pending(struct dp *dp, uint16_t sport, uint64_t age_ns);
+int age_v6_pending(struct dp *dp, uint64_t age_ns);
 /* IPv4 flow entries, either direction, of the flow from sport. */
 int flow_entries(struct dp *dp, uint16_t sport);
 

@@ -78,12 +78,23 @@ static void roundtrip(struct dp *dp, uint8_t family, uint8_t proto)
 	assert_true(pkt_checksums_ok(pkt, &lay, family, proto));
 
 	dp_backend_stats(dp, bid, &bs);
-	assert_int_equal(bs.flows_new, 1);
+	/* A TCP flow is new once the client completes its handshake. */
+	assert_int_equal(bs.flows_new, proto == IPPROTO_UDP ? 1 : 0);
 	assert_int_equal(bs.packets_to, 1);
 	assert_int_equal(bs.packets_from, 1);
 	assert_int_equal(bs.bytes_from, lay.len);
 	/* UDP carried a request payload, answered by the reply: one sample. */
 	assert_int_equal(bs.rt_count, proto == IPPROTO_UDP ? 1 : 0);
+	if (proto != IPPROTO_TCP)
+		return;
+	s.tcp_flags = TH_ACK;
+	s.ack = 1001;
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
+	assert_addr(pkt + lay.l3 + dst_off(family), family, baddr);
+	assert_true(pkt_checksums_ok(pkt, &lay, family, proto));
+	dp_backend_stats(dp, bid, &bs);
+	assert_int_equal(bs.flows_new, 1);
+	assert_int_equal(active(dp, bid), 1);
 }
 
 static void test_ipv4_tcp(void **state) { roundtrip(*state, QLB_FAMILY_V4, IPPROTO_TCP); }
@@ -107,10 +118,14 @@ static void test_tcp_lifecycle(void **state)
 	bid = dp_backend(dp, vid, "10.1.0.1", 80, 1);
 	s = spec(QLB_FAMILY_V4, IPPROTO_TCP, 40002, TH_SYN);
 	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
+	r = reply_of(&s, "10.1.0.1", 80, TH_SYN | TH_ACK);
+	assert_int_equal(run_spec(dp, &r, pkt, &lay), XDP_TX);
+	/* The handshake's ACK carries the first request bytes. */
 	s.tcp_flags = TH_ACK | TH_PSH;
+	s.ack = 1001;
 	s.payload_len = 100;
 	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
-	r = reply_of(&s, "10.1.0.1", 80, TH_ACK | TH_PSH);
+	r.tcp_flags = TH_ACK | TH_PSH;
 	r.payload_len = 500;
 	assert_int_equal(run_spec(dp, &r, pkt, &lay), XDP_TX);
 	usleep(20 * 1000); /* the rest of the transfer */
@@ -133,13 +148,26 @@ static void test_tcp_lifecycle(void **state)
 	assert_true(bs.dur_sum_ns < 5ull * 1000 * 1000 * 1000);
 	assert_true(bs.dur_sum_ns > bs.rt_sum_ns);
 	assert_int_equal(bs.packets_to, 3);
-	assert_int_equal(bs.packets_from, 2);
+	assert_int_equal(bs.packets_from, 3);
+	assert_int_equal(active(dp, bid), 0);
 
-	/* A new SYN on the closed 4-tuple is a new flow. */
+	/* A new SYN on the closed 4-tuple is a new flow, once its handshake
+	 * completes; until then the old one's entries are gone and the new
+	 * one half-open. */
 	s.tcp_flags = TH_SYN;
+	s.ack = 0;
+	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
+	assert_int_equal(flow_entries(dp, 40002), 0);
+	r.tcp_flags = TH_SYN | TH_ACK;
+	r.seq = 5000;
+	assert_int_equal(run_spec(dp, &r, pkt, &lay), XDP_TX);
+	s.tcp_flags = TH_ACK;
+	s.ack = 5001;
 	assert_int_equal(run_spec(dp, &s, pkt, &lay), XDP_TX);
 	dp_backend_stats(dp, bid, &bs);
 	assert_int_equal(bs.flows_new, 2);
+	assert_int_equal(active(dp, bid), 1);
+	assert_int_equal(flow_entries(dp, 40002), 2);
 }
 
 int main(void)

@@ -264,6 +264,7 @@ enum world {
 	BACKEND_OFF_TX_PORTS,	/* reached through an interface not in tx_ports */
 	FLOW_TABLE_FULL,
 	REPLY_TO_REQUEST,	/* the packet answers a request sent first */
+	STRAY_REPLY,		/* a backend's packet of no flow, to no known client */
 };
 
 struct parse_case {
@@ -320,8 +321,11 @@ static const struct parse_case parse_cases[] = {
 	  QLB_R_BAD_UDP, NULL },
 	{ "vip without backends", V4, TCP, {}, AS_BUILT, NO_BACKEND, XDP_DROP,
 	  QLB_R_DROP_NO_BACKEND, NULL },
-	{ "flow table full", V4, UDP, {}, AS_BUILT, FLOW_TABLE_FULL, XDP_DROP,
-	  QLB_R_DROP_CONN_FULL, NULL },
+	/* A full table keeps no state for the flow: the ring places it. */
+	{ "flow table full", V4, UDP, {}, AS_BUILT, FLOW_TABLE_FULL, XDP_TX,
+	  QLB_R_FWD_TO_BACKEND, NULL },
+	{ "stray reply", V4, TCP, {}, AS_BUILT, STRAY_REPLY, XDP_PASS, QLB_R_PASS_STRAY_REPLY,
+	  NULL },
 	{ "egress not in tx_ports", V6, TCP, {}, AS_BUILT, BACKEND_OFF_TX_PORTS, XDP_DROP,
 	  QLB_R_DROP_NO_TX_PORT, NULL },
 };
@@ -445,7 +449,7 @@ static void run_parse_case(const struct parse_case *c)
 	build_world(dp, c, &s);
 	if (c->opts.dport)
 		s.dport = c->opts.dport;
-	if (c->world == REPLY_TO_REQUEST)
+	if (c->world == REPLY_TO_REQUEST || c->world == STRAY_REPLY)
 		s = reply_of(&s, baddr, 80, c->proto == TCP ? TH_SYN | TH_ACK : 0);
 
 	for (int r = 0; r < QLB_R_MAX; r++)
