@@ -62,12 +62,12 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static json_t *backend_json(struct qlb_state *st, int id, const struct qlb_backend_stats *s,
+static json_t *backend_json(struct qlb_state *st, int id, const struct qlb_stats_snapshot *cur,
 			    const struct qlb_backend_stats *prev, double dt)
 {
+	const struct qlb_backend_stats *s = &cur->be[id];
 	const struct qlb_backend *b = &st->backends[id];
 	struct qlb_backend_est e = {};
-	uint64_t done = s->flows_closed + s->flows_expired;
 	__u32 key = id;
 	char buf[64];
 	json_t *o;
@@ -81,7 +81,7 @@ static json_t *backend_json(struct qlb_state *st, int id, const struct qlb_backe
 		      "flows_new", (json_int_t)s->flows_new,
 		      "flows_closed", (json_int_t)s->flows_closed,
 		      "flows_expired", (json_int_t)s->flows_expired,
-		      "flows_active", (json_int_t)(s->flows_new > done ? s->flows_new - done : 0),
+		      "flows_active", (json_int_t)qlb_flows_open(cur, id),
 		      "packets_to", (json_int_t)s->packets_to,
 		      "bytes_to", (json_int_t)s->bytes_to,
 		      "packets_from", (json_int_t)s->packets_from,
@@ -94,6 +94,7 @@ static json_t *backend_json(struct qlb_state *st, int id, const struct qlb_backe
 	json_object_set_new(o, "duration_mean_us",
 			    json_real(s->dur_count ? s->dur_sum_ns / 1e3 / s->dur_count : 0.0));
 	json_object_set_new(o, "refused", json_integer((json_int_t)s->refused));
+	json_object_set_new(o, "flows_evicted", json_integer((json_int_t)cur->evicted[id]));
 	if (e.updated_ns)
 		json_object_set_new(o, "estimate", json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:s}",
 			"lambda", e.lambda_milli / 1e3, "mu", e.mu_milli / 1e3,
@@ -111,6 +112,7 @@ static json_t *stats_json(struct qlb_state *st, const struct qlb_stats_snapshot 
 			  const struct qlb_stats_snapshot *prev)
 {
 	json_t *root = json_object(), *vips = json_array(), *reasons = json_object();
+	json_t *events = json_object();
 	double dt = prev ? cur->at - prev->at : 0;
 	char buf[64];
 	int i, j;
@@ -127,7 +129,7 @@ static json_t *stats_json(struct qlb_state *st, const struct qlb_stats_snapshot 
 
 			if (!(b->flags & QLB_BE_F_IN_USE) || b->vip_id != v->val.vip_id)
 				continue;
-			json_array_append_new(bes, backend_json(st, j, s,
+			json_array_append_new(bes, backend_json(st, j, cur,
 				prev ? &prev->be[j] : NULL, dt));
 			sum[0] += s->packets_to;
 			sum[1] += s->bytes_to;
@@ -154,9 +156,15 @@ static json_t *stats_json(struct qlb_state *st, const struct qlb_stats_snapshot 
 				    json_pack("{s:I,s:I}",
 					      "packets", (json_int_t)cur->reason[i].packets,
 					      "bytes", (json_int_t)cur->reason[i].bytes));
+	for (i = 0; i < QLB_EV_MAX; i++)
+		json_object_set_new(events, qlb_event_name(i),
+				    json_integer((json_int_t)cur->event[i]));
 	json_object_set_new(root, "interval_s", json_real(dt));
 	json_object_set_new(root, "vips", vips);
 	json_object_set_new(root, "reasons", reasons);
+	json_object_set_new(root, "flood", json_pack("{s:i,s:i}", "cpus_flooding",
+						      (int)cur->flooding_cpus, "cpus", st->ncpus));
+	json_object_set_new(root, "events", events);
 	return root;
 }
 
@@ -208,6 +216,15 @@ static void print_stats_text(json_t *r)
 			putchar('\n');
 		}
 	}
+	v = json_object_get(r, "flood");
+	printf("Flood mode: %s (%lld of %lld CPUs)\n",
+	       json_integer_value(json_object_get(v, "cpus_flooding")) ? "ON" : "off",
+	       json_integer_value(json_object_get(v, "cpus_flooding")),
+	       json_integer_value(json_object_get(v, "cpus")));
+	printf("Flow events:\n");
+	json_object_foreach(json_object_get(r, "events"), name, val)
+		if (json_integer_value(val))
+			printf("  %-24s %12lld\n", name, json_integer_value(val));
 	printf("Packets by reason:\n");
 	json_object_foreach(reasons, name, val) {
 		json_int_t p = json_integer_value(json_object_get(val, "packets"));

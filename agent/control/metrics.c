@@ -148,11 +148,12 @@ static const struct {
 };
 
 static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const char *labels,
-			    const struct qlb_backend_stats *s)
+			    const struct qlb_stats_snapshot *snap)
 {
+	const struct qlb_backend_stats *s = &snap->be[id];
 	const struct qlb_backend *b = &st->backends[id];
 	struct qlb_backend_est e = {};
-	uint64_t done = s->flows_closed + s->flows_expired, cum = 0;
+	uint64_t cum = 0;
 	__u32 key = id;
 	size_t c;
 	int k;
@@ -165,8 +166,10 @@ static void backend_metrics(FILE *f, struct qlb_state *st, uint32_t id, const ch
 		fprintf(f, "%s{%s%s} %llu\n", backend_counters[c].name, labels,
 			backend_counters[c].labels, (unsigned long long)v);
 	}
+	fprintf(f, "qlb_backend_flows_total{%s,event=\"evicted\"} %llu\n", labels,
+		(unsigned long long)snap->evicted[id]);
 	fprintf(f, "qlb_backend_active_flows{%s} %llu\n", labels,
-		(unsigned long long)(s->flows_new > done ? s->flows_new - done : 0));
+		(unsigned long long)qlb_flows_open(snap, id));
 	fprintf(f, "qlb_backend_up{%s} %d\n", labels, !(b->flags & QLB_BE_F_DOWN));
 	fprintf(f, "qlb_backend_weight{%s} %u\n", labels, b->ring_weight);
 	fprintf(f, "qlb_backend_lambda{%s} %.3f\n", labels, e.lambda_milli / 1e3);
@@ -213,6 +216,14 @@ void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
 	for (i = 0; i < QLB_R_MAX; i++)
 		fprintf(f, "qlb_packets_total{reason=\"%s\"} %llu\n", qlb_reason_name(i),
 			(unsigned long long)snap->reason[i].packets);
+	fprintf(f, "# HELP qlb_flow_events_total What happened to new flows (half-open, flood mode, lost, adopted).\n"
+		   "# TYPE qlb_flow_events_total counter\n");
+	for (i = 0; i < QLB_EV_MAX; i++)
+		fprintf(f, "qlb_flow_events_total{event=\"%s\"} %llu\n", qlb_event_name(i),
+			(unsigned long long)snap->event[i]);
+	fprintf(f, "# HELP qlb_flood_cpus CPUs in flood mode: SYNs keep no state.\n"
+		   "# TYPE qlb_flood_cpus gauge\n"
+		   "qlb_flood_cpus %u\n", snap->flooding_cpus);
 	fprintf(f, "# TYPE qlb_backend_flows_total counter\n"
 		   "# TYPE qlb_backend_response_time_seconds histogram\n"
 		   "# TYPE qlb_backend_flow_duration_seconds summary\n"
@@ -244,7 +255,7 @@ void qlb_metrics_publish(struct qlb_metrics_server *m, struct qlb_state *st,
 			qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), bbuf, sizeof(bbuf));
 			snprintf(labels, sizeof(labels), "vip=\"%s\",proto=\"%s\",backend=\"%s\"",
 				 vbuf, qlb_proto_name(v->key.proto), bbuf);
-			backend_metrics(f, st, j, labels, &snap->be[j]);
+			backend_metrics(f, st, j, labels, snap);
 		}
 	}
 	fclose(f);

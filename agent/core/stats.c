@@ -155,6 +155,14 @@ int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap)
 	return err;
 }
 
+uint64_t qlb_flows_open(const struct qlb_stats_snapshot *snap, uint32_t id)
+{
+	const struct qlb_backend_stats *s = &snap->be[id];
+	uint64_t done = s->flows_closed + s->flows_expired + snap->evicted[id];
+
+	return s->flows_new > done ? s->flows_new - done : 0;
+}
+
 double qlb_rt_percentile_us(const __u64 *hist, double pct)
 {
 	uint64_t total = 0, seen = 0, rank;

@@ -30,6 +30,9 @@ struct qlb_stats_snapshot {
 int qlb_stats_read(struct qlb_state *st, struct qlb_stats_snapshot *snap);
 const char *qlb_reason_name(enum qlb_reason r);
 const char *qlb_event_name(enum qlb_event e);
+/* Backend id's open flows by its counters: flows_new less closed, expired
+ * and evicted, never below 0. */
+uint64_t qlb_flows_open(const struct qlb_stats_snapshot *snap, uint32_t id);
 /* Percentile (0..100) of a response-time histogram, in microseconds. */
 double qlb_rt_percentile_us(const __u64 *hist, double pct);
 
