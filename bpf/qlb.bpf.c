@@ -103,17 +103,19 @@ static __always_inline void new_request(struct qlb_flow *f, const struct xdp_md 
 	__builtin_memset(f, 0, sizeof(*f));
 	f->backend_id = backend_id;
 	f->vip_id = vip_id;
-	/* Precise: a flow's duration is measured from here. */
-	f->created_ns = bpf_ktime_get_ns();
+	/* The coarse clock: a TCP flow's duration is measured from its
+	 * handshake (promote), which reads the precise one. */
+	f->created_ns = now;
 	f->last_seen_ns = now;
 	if (p->payload_len)
-		f->req_ts_ns = f->created_ns;
+		f->req_ts_ns = bpf_ktime_get_ns();
 	f->client_ifindex = ctx->ingress_ifindex;
 	__builtin_memcpy(f->client_mac, p->eth->h_source, 6);
 	__builtin_memcpy(f->lb_mac, p->eth->h_dest, 6);
 }
 
-/* A client's SYN of no established flow: one half-open entry, no more. */
+/* A client's SYN of no established flow: one half-open entry, no more. The
+ * insert comes first, and finds a retry's entry (rare) by failing. */
 static __always_inline int tcp_syn(struct xdp_md *ctx, struct packet *p, const struct qlb_vip *vip,
 				   __u64 now)
 {
@@ -122,27 +124,39 @@ static __always_inline int tcp_syn(struct xdp_md *ctx, struct packet *p, const s
 	struct qlb_scratch *sc = scratch_of_cpu();
 	struct qlb_flow *old;
 	struct qlb_backend *be;
+	int err;
 
 	if (flood_note(now)) {
 		count_event(QLB_EV_SYN_STATELESS);
 		return to_ring(ctx, p, vip, now);
-	}
-	old = pending_lookup(p->family, &p->key);
-	if (old) {
-		/* A retry: to the same backend, unless it stays silent. */
-		be = backend_in_use(old->backend_id);
-		if (be && qlb_backend_takes_new_flows(be, vip_id) && !give_up_unanswered(old, now)) {
-			count_to_backend(backend_stats_of(old->backend_id), p);
-			return forward(ctx, p, be);
-		}
-		placed_sub(old->backend_id);
 	}
 	id = pick_backend(vip_id, ring_gen, hash_flow(p), now);
 	be = backend_in_use(id);
 	if (!be || !sc)
 		return drop_no_backend(p, vip_id);
 	new_request(&sc->req, ctx, p, id, vip_id, now);
-	if (pending_insert(p->family, &p->key, &sc->req)) {
+	err = pending_insert(p->family, &p->key, &sc->req, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		old = pending_lookup(p->family, &p->key);
+		if (!old)
+			return to_ring(ctx, p, vip, now);
+		/* A retry: to the same backend, unless it stays silent. */
+		be = backend_in_use(old->backend_id);
+		if (be && qlb_backend_takes_new_flows(be, vip_id) && !give_up_unanswered(old, now)) {
+			count_to_backend(backend_stats_of(old->backend_id), p);
+			return forward(ctx, p, be);
+		}
+		/* Given up: placed anew, where the refusal no longer lets the
+		 * pick go. */
+		placed_sub(old->backend_id);
+		id = pick_backend(vip_id, ring_gen, hash_flow(p), now);
+		be = backend_in_use(id);
+		if (!be)
+			return drop_no_backend(p, vip_id);
+		sc->req.backend_id = id;
+		err = pending_insert(p->family, &p->key, &sc->req, BPF_ANY);
+	}
+	if (err) {
 		/* Full: a flood. The ring, so that the rest of the flow finds
 		 * the same backend without state. */
 		flood_table_full(now);
@@ -201,6 +215,7 @@ static __always_inline int udp_new(struct xdp_md *ctx, struct packet *p, const s
 		return drop_no_backend(p, vip_id);
 	bs = backend_stats_of(id);
 	new_request(&sc->req, ctx, p, id, vip_id, now);
+	sc->req.created_ns = bpf_ktime_get_ns();
 	vip_addr_of(p, &vaddr);
 	response_of(&sc->req, &sc->resp, &vaddr, *p->dport, ctx->ingress_ifindex,
 		    p->eth->h_source, p->eth->h_dest);

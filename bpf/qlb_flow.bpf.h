@@ -16,6 +16,7 @@
 #include "qlb_stats.bpf.h"
 
 #define NSEC_PER_SEC 1000000000ull
+#define EEXIST 17	/* vmlinux.h carries no errno values */
 
 /* Set through the skeleton before load. */
 const volatile __u32 hash_seed = 0;

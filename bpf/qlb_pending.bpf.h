@@ -34,11 +34,11 @@ static __always_inline struct qlb_flow *pending_lookup(__u8 family, const union 
 }
 
 static __always_inline int pending_insert(__u8 family, const union flow_key *k,
-					  const struct qlb_flow *f)
+					  const struct qlb_flow *f, __u64 flags)
 {
 	if (family == QLB_FAMILY_V4)
-		return bpf_map_update_elem(&pending_v4, &k->k4, f, BPF_ANY);
-	return bpf_map_update_elem(&pending_v6, &k->k6, f, BPF_ANY);
+		return bpf_map_update_elem(&pending_v4, &k->k4, f, flags);
+	return bpf_map_update_elem(&pending_v6, &k->k6, f, flags);
 }
 
 static __always_inline void pending_delete(__u8 family, const union flow_key *k)
@@ -171,6 +171,8 @@ static __always_inline int promote(struct xdp_md *ctx, const struct packet *p,
 	sc->req.flags = 0;
 	sc->req.expect_ack = 0;
 	sc->req.last_seen_ns = now;
+	/* Precise: the flow's duration is measured from here. */
+	sc->req.created_ns = bpf_ktime_get_ns();
 	if (p->payload_len && !sc->req.req_ts_ns)
 		sc->req.req_ts_ns = bpf_ktime_get_ns();
 	vip_addr_of(p, &vip);

@@ -211,6 +211,11 @@ int dp_setup(struct dp *dp)
 
 int dp_setup_flow_table(struct dp *dp, uint32_t entries)
 {
+	return dp_setup_opts(dp, entries, 0);
+}
+
+int dp_setup_opts(struct dp *dp, uint32_t entries, uint64_t syn_flood_per_epoch)
+{
 	int err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -227,6 +232,8 @@ int dp_setup_flow_table(struct dp *dp, uint32_t entries)
 	if (err)
 		return err;
 	dp->skel->rodata->hash_seed = 0x5eed;
+	if (syn_flood_per_epoch)
+		dp->skel->rodata->syn_flood_per_epoch = syn_flood_per_epoch;
 	/* Small tables, to fill them. */
 	if (entries) {
 		struct bpf_map *tables[] = { dp->skel->maps.flows_v4, dp->skel->maps.flows_v6,

@@ -62,6 +62,9 @@ int pkt_checksums_ok(const uint8_t *buf, const struct pkt_layout *lay, uint8_t f
 int dp_setup(struct dp *dp);
 /* With flow and half-open tables of `entries` each (0: as built). */
 int dp_setup_flow_table(struct dp *dp, uint32_t entries);
+/* The same, and the flood threshold (new unverified flows per CPU and
+ * epoch; 0: as built). */
+int dp_setup_opts(struct dp *dp, uint32_t entries, uint64_t syn_flood_per_epoch);
 void dp_teardown(struct dp *dp);
 /* Runs the program once. *len_out gets the output length. Returns the XDP
  * action, or -1 if the syscall failed. */
