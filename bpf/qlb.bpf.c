@@ -16,6 +16,8 @@
  *     from a backend's server endpoint   -> from_server: the SYN-ACK of a
  *       half-open flow, or the reply of a flow without state
  *     anything else                      -> XDP_PASS, untouched
+ *   ICMP (qlb_icmp.bpf.h): echo requests to a VIP answered; errors about a
+ *     VIP's flows translated for the backend or the client.
  *
  * A request goes out of the backend's interface with its next-hop MAC; a
  * response to the client's L2 next hop, learned from the request. Every
@@ -34,6 +36,7 @@
 #include "qlb_pick.bpf.h"
 #include "qlb_pending.bpf.h"
 #include "qlb_nat.bpf.h"
+#include "qlb_icmp.bpf.h"
 
 static __always_inline void count_to_backend(struct qlb_backend_stats *bs, const struct packet *p)
 {
@@ -450,6 +453,8 @@ int qlb_xdp(struct xdp_md *ctx)
 	__u64 now;
 
 	reason = parse_packet((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p);
+	if (reason == QLB_PARSED_ICMP)
+		return qlb_icmp(ctx, &p);
 	if (reason != QLB_PARSED) {
 		count_reason(reason, p.bytes);
 		return (reason == QLB_R_BAD_TCP || reason == QLB_R_BAD_UDP) ?

@@ -100,10 +100,32 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, QLB_FLOW_TABLE_SIZE);
-	__type(key, struct qlb_client_key);
+	__type(key, struct qlb_addr_key);
 	__type(value, struct qlb_client_hop);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } client_hops SEC(".maps");
+
+/* Addresses that are VIPs, for ICMP (qlb_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QLB_MAX_VIPS);
+	__type(key, struct qlb_addr_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_addrs SEC(".maps");
+
+/* The echo replies this CPU sent in the current second (qlb_icmp.bpf.h). */
+struct icmp_budget {
+	__u64 second;
+	__u64 sent;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct icmp_budget);
+} icmp_budget SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -16,8 +16,10 @@
 #define ETH_P_8021Q	0x8100
 #define ETH_P_8021AD	0x88A8
 #define IPPROTO_HOPOPTS	0
+#define IPPROTO_ICMP	1
 #define IPPROTO_TCP	6
 #define IPPROTO_UDP	17
+#define IPPROTO_ICMPV6	58
 #define IPPROTO_ROUTING	43
 #define IPPROTO_FRAGMENT 44
 #define IPPROTO_DSTOPTS	60
@@ -176,6 +178,7 @@ struct packet {
 	__u8 proto;
 	__u8 tcp_flags;
 	struct ethhdr *eth;
+	void *l3;			/* the IP header */
 	void *data_end;
 	__be32 *saddr;			/* point into the IP header */
 	__be32 *daddr;
@@ -184,13 +187,17 @@ struct packet {
 	__be16 *sport;
 	__be16 *dport;
 	struct tcphdr *th;		/* TCP only */
+	__u8 *icmp;			/* ICMP or ICMPv6 only: its 8-byte header */
 	__u32 payload_len;
 	__u32 bytes;
 };
 
-/* Not a reason: the parse found a TCP or UDP packet for the stages after it.
- * Every other result is the enum qlb_reason the packet is counted under. */
+/* Not reasons: the parse found a TCP or UDP packet for the stages after it,
+ * or an ICMP (ICMPv6) one with its 8-byte header. Every other result is the
+ * enum qlb_reason the packet is counted under. */
 #define QLB_PARSED (-1)
+#define QLB_PARSED_ICMP (-2)
+#define QLB_ICMP_HLEN 8
 
 /* Parses L4 at the cursor. ip_payload is what the IP header says follows it. */
 static __always_inline int parse_l4(struct hdr_cursor *c, void *data_end,
@@ -227,6 +234,14 @@ static __always_inline int parse_l4(struct hdr_cursor *c, void *data_end,
 		p->sport = &uh->source;
 		p->dport = &uh->dest;
 		p->l4_check = (p->family == QLB_FAMILY_V4 && !uh->check) ? NULL : &uh->check;
+	} else if ((proto == IPPROTO_ICMP && p->family == QLB_FAMILY_V4) ||
+		   (proto == IPPROTO_ICMPV6 && p->family == QLB_FAMILY_V6)) {
+		if (l4 + QLB_ICMP_HLEN > data_end || ip_payload < QLB_ICMP_HLEN)
+			return QLB_R_PASS_NOT_L4;
+		p->icmp = l4;
+		p->payload_len = ip_payload - QLB_ICMP_HLEN;
+		p->l4_check = (__sum16 *)(l4 + 2);
+		return QLB_PARSED_ICMP;
 	} else {
 		return QLB_R_PASS_NOT_L4;
 	}
@@ -261,6 +276,7 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, void *data_end,
 	c->pos = ip + 1;
 
 	p->family = QLB_FAMILY_V4;
+	p->l3 = ip;
 	p->key.k4.saddr = ip->saddr;
 	p->key.k4.daddr = ip->daddr;
 	p->saddr = &ip->saddr;
@@ -297,6 +313,7 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data_end,
 		return QLB_R_BAD_IPV6;
 
 	p->family = QLB_FAMILY_V6;
+	p->l3 = ip6;
 	__builtin_memcpy(p->key.k6.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->key.k6.daddr, &ip6->daddr, 16);
 	p->saddr = (__be32 *)&ip6->saddr;

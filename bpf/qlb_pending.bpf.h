@@ -116,7 +116,7 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
  * of its flows placed without state; written only when it changed. */
 static __always_inline void learn_client_hop(const struct packet *p, __u32 ifindex)
 {
-	struct qlb_client_key k = { .family = p->family };
+	struct qlb_addr_key k = { .family = p->family };
 	struct qlb_client_hop hop = { .ifindex = ifindex }, *old;
 
 	if (p->family == QLB_FAMILY_V4)
@@ -243,7 +243,7 @@ static __always_inline struct qlb_server *server_of(const struct packet *p)
 
 static __always_inline struct qlb_client_hop *client_hop_of(const struct packet *p)
 {
-	struct qlb_client_key k = { .family = p->family };
+	struct qlb_addr_key k = { .family = p->family };
 
 	if (p->family == QLB_FAMILY_V4)
 		k.addr.v4 = p->key.k4.daddr;

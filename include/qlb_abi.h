@@ -332,20 +332,24 @@ struct qlb_server {
 	__u8 pad[2];
 };
 
-/* client_hops: a client address -> the L2 hop towards it, written when a
- * client completes a handshake (never for a mere SYN, so a flood cannot
- * fill it), read for replies of flows placed without state. */
-struct qlb_client_key {
+/* An address of either family, as a map key: client_hops, vip_addrs. */
+struct qlb_addr_key {
 	union qlb_addr addr;
 	__u8 family;
 	__u8 pad[3];
 };
 
+/* client_hops: a client address -> the L2 hop towards it, written when a
+ * client completes a handshake (never for a mere SYN, so a flood cannot
+ * fill it), read for replies of flows placed without state. */
 struct qlb_client_hop {
 	__u32 ifindex;
 	__u8 mac[6];		/* the client's L2 next hop */
 	__u8 lb_mac[6];		/* our MAC on that link */
 };
+
+/* vip_addrs: a VIP's address -> how many VIPs (ports, protocols) it has,
+ * for what is addressed to the address and not to a port: ICMP. */
 
 /*
  * flood_state: per-CPU, one entry. New flows that arrive without proof of
@@ -426,13 +430,22 @@ struct qlb_vip_stats {
 	X(DROP_NO_BACKEND, 15, "drop_no_backend", "DROP", "a VIP without a usable backend") \
 	X(DROP_NO_TX_PORT, 16, "drop_no_tx_port", "DROP", "egress interface not in tx_ports") \
 	X(PASS_STRAY_REPLY, 17, "pass_stray_reply", "PASS", \
-	  "a backend's packet of no flow qlb can place: a late SYN-ACK, an unknown client")
+	  "a backend's packet of no flow qlb can place: a late SYN-ACK, an unknown client") \
+	X(ICMP_ECHO_REPLY, 18, "icmp_echo_reply", "TX", "an echo request to a VIP, answered") \
+	X(DROP_ICMP_RATE, 19, "drop_icmp_rate", "DROP", \
+	  "an echo request to a VIP over icmp_reply_rate") \
+	X(ICMP_TO_BACKEND, 20, "icmp_error_to_backend", "TX/REDIRECT", \
+	  "an ICMP error about a reply the VIP sent, translated for its backend") \
+	X(ICMP_TO_CLIENT, 21, "icmp_error_to_client", "TX/REDIRECT", \
+	  "an ICMP error about a request sent to a backend, translated for its client") \
+	X(BAD_ICMP, 22, "pass_malformed_icmp", "PASS", \
+	  "an ICMP error to a VIP with a truncated or unusable quoted header")
 
 enum qlb_reason {
 #define QLB_REASON_ENUM_(id, value, name, action, what) QLB_R_##id = value,
 	QLB_REASONS(QLB_REASON_ENUM_)
 #undef QLB_REASON_ENUM_
-	QLB_R_MAX = 18,
+	QLB_R_MAX = 23,
 };
 
 /* { [QLB_R_ID] = "name", ... }, for a const char *[QLB_R_MAX]. */
@@ -466,7 +479,9 @@ struct qlb_iface {
 /* abi: one entry, written when the pins are created. */
 struct qlb_abi_info {
 	__u32 version;		/* QLB_ABI_VERSION of the qlb that created them */
-	__u32 pad;
+	__u32 hash_seed;	/* the flow hash's seed: every program loaded on
+				 * these pins (an upgrade too) hashes alike, so
+				 * a flow without state keeps its ring slot */
 };
 
 /*
@@ -491,7 +506,7 @@ QLB_ASSERT_SIZE(struct qlb_flow, 80);
 QLB_ASSERT_SIZE(struct qlb_backend_load, 16);
 QLB_ASSERT_SIZE(struct qlb_server_key, 20);
 QLB_ASSERT_SIZE(struct qlb_server, 28);
-QLB_ASSERT_SIZE(struct qlb_client_key, 20);
+QLB_ASSERT_SIZE(struct qlb_addr_key, 20);
 QLB_ASSERT_SIZE(struct qlb_client_hop, 16);
 QLB_ASSERT_SIZE(struct qlb_flood, 24);
 QLB_ASSERT_SIZE(struct qlb_backend_stats, (13 + QLB_RT_BUCKETS) * 8);

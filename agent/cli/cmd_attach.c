@@ -20,6 +20,7 @@
 struct attach_args {
 	struct qlb_opt_list backend_ifaces;
 	int mode;
+	int replace;
 };
 
 static const char *const mode_names[] = { "auto", "native", "generic" };
@@ -34,6 +35,10 @@ static const struct qlb_opt attach_opts[] = {
 	{ QLB_O_CHOICE("mode", 'm', "MODE", struct attach_args, mode, modes,
 		       "native (driver), generic (skb) or auto: native,\n"
 		       "else generic (default auto)") },
+	{ QLB_O_FLAG("replace", 'R', struct attach_args, replace,
+		     "upgrade in place: run this build's program on the\n"
+		     "pinned maps wherever qlb is attached, swapped\n"
+		     "atomically; no flow is lost") },
 	QLB_OPT_END
 };
 
@@ -41,6 +46,7 @@ static const struct qlb_cmd_spec attach_spec = {
 	.name = "attach",
 	.synopsis =
 	"Usage: qlb attach IFACE [--backend-iface IFACE ...] [--mode native|generic|auto]\n"
+	"       qlb attach --replace\n"
 	"\n"
 	"Attach the XDP program to IFACE, the client-facing interface, and to every\n"
 	"interface named with --backend-iface. A backend is reached through the\n"
@@ -48,7 +54,10 @@ static const struct qlb_cmd_spec attach_spec = {
 	"--backend-iface, IFACE carries both directions (XDP_TX). Interfaces qlb is\n"
 	"attached to already are left as they are, so a later 'qlb attach IFACE -b\n"
 	"NEW' adds NEW; 'qlb detach NEW' removes it. The program stays attached when\n"
-	"qlb exits. Then the checks of 'qlb doctor' run and print what they find.\n",
+	"qlb exits. Then the checks of 'qlb doctor' run and print what they find.\n"
+	"--replace upgrades in place: this build's program, loaded on the pinned\n"
+	"maps (pins of another ABI are refused), replaces the running one on every\n"
+	"interface, each in one atomic step; flows, counters and rings stay.\n",
 	.opts = attach_opts,
 	.max_pos = 1,
 };
@@ -81,6 +90,26 @@ static void tell_attached(struct qlb_state *st, const char *ifname)
 		 fd >= 0 ? "via a pinned bpf_link" : "via libxdp's dispatcher");
 }
 
+static int replace(const struct attach_args *a, const struct qlb_opts_result *res)
+{
+	struct qlb_state *st = NULL;
+	struct qlb_error e = {};
+	unsigned int n = 0;
+	int err;
+
+	if (res->npos || a->backend_ifaces.n || a->mode)
+		return qlb_usage_error("--replace takes no interface, --backend-iface or --mode: "
+				       "it keeps the attachments as they are");
+	err = qlb_state_open(&st, 0, 1, &e);
+	if (!err)
+		err = qlb_replace_program(st, &n, &e);
+	if (!err)
+		qlb_note("replaced the program on %u interface%s; flows, counters and rings kept", n,
+			 n == 1 ? "" : "s");
+	qlb_state_close(st);
+	return qlb_fail(err, &e);
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	struct attach_args a = {};
@@ -96,6 +125,8 @@ int cmd_attach(int argc, char **argv)
 	err = qlb_opts_parse(&attach_spec, argc, argv, &a, &res);
 	if (err)
 		return err > 0 ? 0 : QLB_EXIT_USAGE;
+	if (a.replace)
+		return replace(&a, &res);
 	if (res.npos != 1)
 		return qlb_usage_error("missing interface (see qlb attach --help)");
 

@@ -67,6 +67,8 @@ static const char *backend_str(const struct backend_args *a, char *buf, size_t l
 	return qlb_format_endpoint(&a->ep.addr, a->ep.family, a->ep.port, buf, len);
 }
 
+static int backend_add_failed(int err, const char *buf, const struct qlb_backend *b);
+
 static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v, const struct backend_args *a)
 {
 	struct qlb_backend b = {};
@@ -86,15 +88,24 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v, const stru
 			buf);
 		return -EINVAL;
 	}
-	err = qlb_resolve_nexthop(&a->ep.addr, a->ep.family, 3000, &nh, &why);
-	if (err) {
-		qlb_err("cannot reach backend %s: %s", buf, why.msg);
-		return err;
+	if (qlb_addr_unicast(&a->ep.addr, a->ep.family, why.msg, sizeof(why.msg))) {
+		qlb_err("backend %s is %s", buf, why.msg);
+		return -EINVAL;
 	}
 	b.addr = a->ep.addr;
 	b.port = htons(a->ep.port);
 	b.family = a->ep.family;
 	b.vip_id = v->val.vip_id;
+	/* The same server under another spelling, or another VIP's: before
+	 * anything waits on the network. */
+	err = qlb_backend_conflict(st, &b);
+	if (err)
+		return backend_add_failed(err, buf, &b);
+	err = qlb_resolve_nexthop(&a->ep.addr, a->ep.family, 3000, &nh, &why);
+	if (err) {
+		qlb_err("cannot reach backend %s: %s", buf, why.msg);
+		return err;
+	}
 	b.flags = QLB_BE_F_IN_USE;
 	b.weight = a->weight;
 	b.ifindex = nh.ifindex;
@@ -103,7 +114,13 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v, const stru
 	err = qlb_backend_insert(st, &b, &id);
 	if (!err)
 		qlb_cli_doctor_warn(st, (int)id);
-	else if (err == -ENOSPC)
+	return err ? backend_add_failed(err, buf, &b) : 0;
+}
+
+/* The one line for a backend that could not be added. */
+static int backend_add_failed(int err, const char *buf, const struct qlb_backend *b)
+{
+	if (err == -ENOSPC)
 		qlb_err("no room for another backend (at most %d)", QLB_MAX_BACKENDS);
 	else if (err == -EEXIST)
 		qlb_err("backend %s already exists for this VIP (a backend without a port "
@@ -112,7 +129,7 @@ static int backend_add(struct qlb_state *st, struct qlb_vip_entry *v, const stru
 		qlb_err("backend %s already serves another VIP: in NAT mode one server "
 			"endpoint serves one VIP (use another port)", buf);
 	else if (err == -EOPNOTSUPP || err == -EINVAL)
-		qlb_err("interface %u cannot transmit XDP frames: %s", b.ifindex, strerror(-err));
+		qlb_err("interface %u cannot transmit XDP frames: %s", b->ifindex, strerror(-err));
 	else
 		qlb_err("cannot add backend %s: %s", buf, strerror(-err));
 	return err;

@@ -35,6 +35,24 @@ static int count_request_flow(const struct qlb_flow_entry *e, void *ctx)
 	return 0;
 }
 
+/* The kernel id of the pinned (running) program, 0 if none. */
+static __u32 program_id(const struct qlb_state *st)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/qlb_xdp", st->pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.id = 0;
+	close(fd);
+	return info.id;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct qlb_cli_json_args a = {};
@@ -44,7 +62,7 @@ int cmd_status(int argc, char **argv)
 	json_t *root, *ifs;
 	__u32 key, next, *prev = NULL;
 	int err, nbackends = 0, i;
-	long nflows = 0;
+	long nflows = 0, npending = 0;
 
 	err = qlb_opts_parse(&status_spec, argc, argv, &a, &res);
 	if (err)
@@ -78,10 +96,13 @@ int cmd_status(int argc, char **argv)
 			"attachment", link_fd >= 0 ? "bpf_link" : "libxdp-dispatcher"));
 	}
 	qlb_flows_foreach(st, count_request_flow, &nflows);
-	root = json_pack("{s:s,s:o,s:i,s:i,s:I,s:I}", "pin_dir", st->pin_dir,
+	qlb_pending_foreach(st, count_request_flow, &npending);
+	root = json_pack("{s:s,s:o,s:i,s:i,s:I,s:I,s:I,s:{s:i,s:i}}", "pin_dir", st->pin_dir,
 			 "interfaces", ifs, "vips", st->nvips, "backends", nbackends,
 			 "flows", (json_int_t)nflows,
-			 "flow_capacity", (json_int_t)QLB_FLOW_TABLE_SIZE);
+			 "flow_capacity", (json_int_t)QLB_FLOW_TABLE_SIZE,
+			 "half_open", (json_int_t)npending,
+			 "program", "id", (int)program_id(st), "abi", QLB_ABI_VERSION);
 	if (a.json) {
 		json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
@@ -99,8 +120,9 @@ int cmd_status(int argc, char **argv)
 			       json_string_value(json_object_get(f, "role")),
 			       json_string_value(json_object_get(f, "mode")),
 			       json_string_value(json_object_get(f, "attachment")));
-		printf("vips: %d, backends: %d, flows: %ld (tables hold %d entries per family, two per flow)\n",
-		       st->nvips, nbackends, nflows, QLB_FLOW_TABLE_SIZE);
+		printf("program: id %u, ABI %d\n", program_id(st), QLB_ABI_VERSION);
+		printf("vips: %d, backends: %d, flows: %ld (tables hold %d entries per family, two per flow), half-open: %ld\n",
+		       st->nvips, nbackends, nflows, QLB_FLOW_TABLE_SIZE, npending);
 	}
 	json_decref(root);
 	qlb_state_close(st);

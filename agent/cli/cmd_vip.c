@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 
+#include "addr.h"
 #include "args.h"
 #include "cli.h"
 #include "config.h"
@@ -83,7 +84,15 @@ static int vip_failed(const struct vip_args *a, int err, const char *verb)
 
 static int vip_add(struct qlb_state *st, const struct vip_args *a)
 {
-	int err = qlb_vip_add(st, &a->key, NULL);
+	char why[96], buf[64];
+	int err;
+
+	if (qlb_addr_unicast(&a->key.addr, a->key.family, why, sizeof(why))) {
+		qlb_err("VIP %s is %s: no client can reach it through a balancer",
+			qlb_cli_vip_str(&a->key, buf, sizeof(buf)), why);
+		return -EINVAL;
+	}
+	err = qlb_vip_add(st, &a->key, NULL);
 
 	if (!err && a->policy >= 0)
 		err = qlb_vip_set_policy(st, &a->key, (uint32_t)a->policy);

@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "config.h"
 #include "flows.h"
+#include "forecast.h"
 #include "health.h"
 #include "history.h"
 #include "log.h"
@@ -605,6 +606,55 @@ out:
 	return err;
 }
 
+/*
+ * What the agent was told must be what it runs on: a --usage address that
+ * names no backend, or a --forecast model file it cannot use, is refused
+ * (-EINVAL after one line) instead of being ignored or replaced.
+ */
+static int check_inputs(struct agent *a)
+{
+	const char *model = a->o.forecast_model;
+	struct qlb_error why = {};
+	struct fc_model m = {};
+	char buf[64];
+	uint32_t u, i;
+
+	if (qlb_state_read(a->st))
+		return -EIO;
+	for (u = 0; u < a->o.usage.n; u++) {
+		const struct qlb_endpoint *ep = &a->o.usage.e[u].ep;
+
+		for (i = 0; i < QLB_MAX_BACKENDS; i++) {
+			const struct qlb_backend *b = &a->st->backends[i];
+
+			if ((b->flags & QLB_BE_F_IN_USE) && b->family == ep->family &&
+			    !memcmp(&b->addr, &ep->addr, sizeof(b->addr)) &&
+			    (!ep->port || ep->port == ntohs(b->port)))
+				break;
+		}
+		if (i == QLB_MAX_BACKENDS) {
+			qlb_err("--usage %s: no backend has that address",
+				qlb_format_endpoint(&ep->addr, ep->family, ep->port, buf,
+						    sizeof(buf)));
+			return -EINVAL;
+		}
+	}
+	if (a->o.forecast_off || !strcmp(model, "compiled") || !strcmp(model, "none"))
+		return 0;
+	if (fc_model_load(&m, model, &why)) {
+		qlb_err("--forecast %s", why.msg);
+		return -EINVAL;
+	}
+	if (m.arch.horizon < a->o.forecast.horizon) {
+		qlb_err("--forecast %s: model horizon %u < %u needed", model, m.arch.horizon,
+			a->o.forecast.horizon);
+		fc_model_free(&m);
+		return -EINVAL;
+	}
+	fc_model_free(&m);
+	return 0;
+}
+
 int qlb_agent_run(const struct qlb_agent_opts *o)
 {
 	struct qlb_error e = {};
@@ -632,6 +682,9 @@ int qlb_agent_run(const struct qlb_agent_opts *o)
 		qlb_fail(err, &e);
 		goto out;
 	}
+	err = check_inputs(a);
+	if (err)
+		goto out;
 	/* sed trusts a mu for three windows, and at least the default 5 s. */
 	if (3 * o->window_s * 1e9 > a->st->mu_max_age_ns)
 		a->st->mu_max_age_ns = (uint64_t)(3 * o->window_s * 1e9);

@@ -307,3 +307,100 @@ int qlb_detach(struct qlb_state *st, const char *ifname, struct qlb_error *e)
 	}
 	return 0;
 }
+
+/* Swaps the program under every pinned link, old_fd's for new_fd; on a
+ * failure, the links swapped so far go back. 0 or -errno. */
+static int swap_links(struct qlb_state *st, int old_fd, int new_fd, unsigned int *swapped,
+		      struct qlb_error *e)
+{
+	char names[QLB_MAX_IFACES][IF_NAMESIZE], path[512];
+	struct qlb_iface info;
+	__u32 key, next, *prev = NULL;
+	unsigned int n = 0, i;
+	int err = 0;
+
+	while (n < QLB_MAX_IFACES && !bpf_map_get_next_key(st->maps.ifaces, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(st->maps.ifaces, &key, &info))
+			continue;
+		snprintf(names[n++], IF_NAMESIZE, "%s", info.name);
+	}
+	*swapped = 0;
+	for (i = 0; i < n && !err; i++) {
+		LIBBPF_OPTS(bpf_link_update_opts, opts, .flags = BPF_F_REPLACE,
+			    .old_prog_fd = old_fd);
+		int fd;
+
+		link_pin_path(path, sizeof(path), st->pin_dir, names[i]);
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			err = qlb_error_set(e, -EOPNOTSUPP, "%s carries qlb through libxdp's "
+					    "dispatcher, not a pinned link: detach it and attach "
+					    "again instead", names[i]);
+			break;
+		}
+		/* Atomic: a packet runs the old program or the new one. */
+		if (bpf_link_update(fd, new_fd, &opts))
+			err = qlb_error_set(e, -errno, "cannot swap the program on %s: %s",
+					    names[i], strerror(errno));
+		else
+			(*swapped)++;
+		close(fd);
+	}
+	if (!err)
+		return 0;
+	for (i = 0; i < *swapped; i++) {
+		LIBBPF_OPTS(bpf_link_update_opts, back, .flags = BPF_F_REPLACE,
+			    .old_prog_fd = new_fd);
+		int fd;
+
+		link_pin_path(path, sizeof(path), st->pin_dir, names[i]);
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			bpf_link_update(fd, old_fd, &back);
+			close(fd);
+		}
+	}
+	*swapped = 0;
+	return err;
+}
+
+int qlb_replace_program(struct qlb_state *st, unsigned int *swapped, struct qlb_error *e)
+{
+	char path[512];
+	struct qlb_bpf *skel = NULL;
+	int old_fd, new_fd, err;
+
+	*swapped = 0;
+	pin_path(path, sizeof(path), st->pin_dir, PROG_PIN);
+	old_fd = bpf_obj_get(path);
+	if (old_fd < 0)
+		return qlb_error_set(e, -ENOENT, "qlb is attached nowhere: nothing to replace "
+				     "('qlb attach IFACE' loads the program)");
+	/* The new build on the same pinned maps: libbpf refuses any whose
+	 * type, sizes or flags differ from what this build declares. */
+	err = qlb_skel_open(st->pin_dir, &skel);
+	if (!err)
+		err = qlb_bpf__load(skel);
+	if (err) {
+		qlb_error_set(e, err, "this build cannot run on the pinned maps under %s: %s "
+			      "(-v shows which map differs)", st->pin_dir, strerror(-err));
+		goto out;
+	}
+	new_fd = bpf_program__fd(skel->progs.qlb_xdp);
+	err = swap_links(st, old_fd, new_fd, swapped, e);
+	if (err)
+		goto out;
+	/* The program pin names the running program. bpffs renames no pin
+	 * over another, so: unlinked, then pinned again, under the state
+	 * lock that every attach takes. */
+	unlink(path);
+	if (bpf_obj_pin(new_fd, path))
+		err = qlb_error_set(e, -errno, "the program runs, but cannot be pinned at %s: %s",
+				    path, strerror(errno));
+out:
+	close(old_fd);
+	qlb_bpf__destroy(skel);
+	return err;
+}

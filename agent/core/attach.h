@@ -14,5 +14,9 @@
 int qlb_attach(struct qlb_state *st, const char *ifname, uint32_t role,
 	       const char *mode, int *attached, struct qlb_error *e);
 int qlb_detach(struct qlb_state *st, const char *ifname, struct qlb_error *e);
+/* Loads this build of the program on the pinned maps and swaps it, link by
+ * link, for the one running: flows, counters and rings stay. *swapped: the
+ * interfaces now running it (0 on failure, when every link is back). */
+int qlb_replace_program(struct qlb_state *st, unsigned int *swapped, struct qlb_error *e);
 
 #endif /* QLB_ATTACH_H */

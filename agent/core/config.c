@@ -59,6 +59,19 @@ static void server_delete(struct qlb_state *st, const struct qlb_backend *b, uin
 		bpf_map_delete_elem(st->maps.servers, &k);
 }
 
+/* vip_addrs counts the VIPs of each address (qlb_abi.h): +1 or -1. */
+static int vip_addr_count(struct qlb_state *st, const struct qlb_vip_key *k, int d)
+{
+	struct qlb_addr_key ak = { .addr = k->addr, .family = k->family };
+	__u32 n = 0;
+
+	bpf_map_lookup_elem(st->maps.vip_addrs, &ak, &n);
+	n += d;
+	if (!n)
+		return bpf_map_delete_elem(st->maps.vip_addrs, &ak) && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(st->maps.vip_addrs, &ak, &n, BPF_ANY) ? -errno : 0;
+}
+
 int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip_id)
 {
 	struct qlb_vip v = { .policy = QLB_POLICY_WRR };
@@ -74,8 +87,12 @@ int qlb_vip_add(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t *vip
 	if (!err)
 		err = qlb_zero_percpu(st, st->maps.vip_stats, v.vip_id,
 				      sizeof(struct qlb_vip_stats));
-	if (!err && bpf_map_update_elem(st->maps.vips, k, &v, BPF_NOEXIST))
+	if (!err)
+		err = vip_addr_count(st, k, 1);
+	if (!err && bpf_map_update_elem(st->maps.vips, k, &v, BPF_NOEXIST)) {
 		err = -errno;
+		vip_addr_count(st, k, -1);
+	}
 	if (err) {
 		qlb_rings_delete(st, v.vip_id);
 		return err;
@@ -112,6 +129,7 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 	id = v->val.vip_id;
 	if (bpf_map_delete_elem(st->maps.vips, k))
 		return -errno;
+	vip_addr_count(st, k, -1);
 	for (i = 0; i < QLB_MAX_BACKENDS; i++) {
 		struct qlb_backend *b = &st->backends[i];
 
@@ -131,6 +149,19 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k)
 	return 0;
 }
 
+int qlb_backend_conflict(const struct qlb_state *st, const struct qlb_backend *nb)
+{
+	struct qlb_server_key sk;
+	struct qlb_server srv;
+	int err = server_of(st, nb, 0, &sk, NULL);
+
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(st->maps.servers, &sk, &srv))
+		return 0;
+	return srv.vip_id == nb->vip_id ? -EEXIST : -EADDRINUSE;
+}
+
 int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 		       uint32_t *backend_id)
 {
@@ -146,15 +177,11 @@ int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 		return -EEXIST;
 	if (qlb_alloc_backend_id(st, &id))
 		return -ENOSPC;
-	err = server_of(st, nb, id, &sk, &srv);
+	err = qlb_backend_conflict(st, nb);
+	if (!err)
+		err = server_of(st, nb, id, &sk, &srv);
 	if (err)
 		return err;
-	/* One VIP per server endpoint: its replies must name one VIP. The
-	 * same endpoint spelled another way (no port: the VIP's) is the
-	 * same server. */
-	if (!bpf_map_lookup_elem(st->maps.servers, &sk, &srv))
-		return srv.vip_id == nb->vip_id ? -EEXIST : -EADDRINUSE;
-	server_of(st, nb, id, &sk, &srv);
 	/* A redirect target before any ring points at the backend. */
 	if (bpf_map_update_elem(st->maps.tx_ports, &ifindex, &ifindex, BPF_ANY))
 		return -errno;

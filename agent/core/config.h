@@ -14,6 +14,11 @@ int qlb_vip_del(struct qlb_state *st, const struct qlb_vip_key *k);
 int qlb_vip_set_policy(struct qlb_state *st, const struct qlb_vip_key *k, uint32_t policy);
 /* nb: address, port (network order), family, vip_id, weight, flags and the
  * resolved next hop (ifindex, dmac, smac). */
+/* Whether nb's server endpoint (its address, and its port or its VIP's)
+ * serves a backend already: -EEXIST for one of the same VIP (the same
+ * server spelled another way), -EADDRINUSE for another VIP's (one endpoint
+ * serves one VIP: its replies must name it), else 0. */
+int qlb_backend_conflict(const struct qlb_state *st, const struct qlb_backend *nb);
 int qlb_backend_insert(struct qlb_state *st, const struct qlb_backend *nb,
 		       uint32_t *backend_id);
 int qlb_backend_update(struct qlb_state *st, uint32_t id, uint32_t weight,

@@ -161,6 +161,12 @@ int qlb_resolve_nexthop(const union qlb_addr *addr, uint8_t family,
 			 "cannot ask the kernel's route table");
 		goto out;
 	}
+	if (rtnl_route_get_type(q.route) == RTN_LOCAL) {
+		/* Its packets would come straight back to us. */
+		err = qlb_error_set(e, -EINVAL, "it is an address of this host, the balancer "
+				    "itself");
+		goto out;
+	}
 	nh->ifindex = q.ifindex;
 	/* On-link, the backend is its own next hop. */
 	target = q.next_hop ? q.next_hop : q.dst;

@@ -21,7 +21,25 @@ static uint32_t random_seed(void)
 
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = (uint32_t)getpid() * 2654435761u;
-	return seed;
+	return seed ? seed : 1;
+}
+
+/* The seed of the pins under pin_dir if they have one, else a new one. */
+static uint32_t pins_seed(const char *pin_dir)
+{
+	struct qlb_abi_info info = {};
+	char path[512];
+	__u32 key = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/abi", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_map_lookup_elem(fd, &key, &info))
+			info.version = 0;
+		close(fd);
+	}
+	return info.version == QLB_ABI_VERSION && info.hash_seed ? info.hash_seed : random_seed();
 }
 
 /* The pin directory and its parents (a namespace's lives in
@@ -55,7 +73,7 @@ int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 	skel = qlb_bpf__open_opts(&opts);
 	if (!skel)
 		return -errno;
-	skel->rodata->hash_seed = random_seed();
+	skel->rodata->hash_seed = pins_seed(pin_dir);
 	/* backend_stats holds QLB_MAX_BACKENDS entries per possible CPU. */
 	ncpus = libbpf_num_possible_cpus();
 	err = ncpus > 0 ? bpf_map__set_max_entries(skel->maps.backend_stats,
@@ -86,7 +104,8 @@ int qlb_skel_open(const char *pin_dir, struct qlb_bpf **out)
 
 int qlb_skel_stamp_abi(struct qlb_bpf *skel)
 {
-	struct qlb_abi_info info = { .version = QLB_ABI_VERSION };
+	struct qlb_abi_info info = { .version = QLB_ABI_VERSION,
+				     .hash_seed = skel->rodata->hash_seed };
 	__u32 key = 0;
 
 	return bpf_map__update_elem(skel->maps.abi, &key, sizeof(key), &info, sizeof(info),

@@ -6,7 +6,7 @@
 struct qlb_bpf;
 
 /* Opens the skeleton with its maps bound to the pins under pin_dir (made at
- * load if absent) and a random flow-hash seed. */
+ * load if absent) and their flow-hash seed (a random one for new pins). */
 int qlb_skel_open(const char *pin_dir, struct qlb_bpf **skel);
 /* Writes this ABI's version into a loaded skeleton's pinned abi map: the
  * last step of creating pins. */

@@ -32,7 +32,7 @@ static const struct {
 	PIN(backend_est), PIN(vip_stats), PIN(reason_stats), PIN(vip_backends),
 	PIN(backend_active), PIN(backend_gc), PIN(backend_refused), PIN(abi),
 	PIN(pending_v4), PIN(pending_v6), PIN(servers), PIN(client_hops),
-	PIN(flood_state), PIN(event_stats),
+	PIN(flood_state), PIN(event_stats), PIN(vip_addrs),
 #undef PIN
 };
 
@@ -89,6 +89,63 @@ static int open_pins(struct qlb_state *st)
 		*p = map_mmap(fd, mapped_size(st, i));
 		if (!*p)
 			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Whether every pinned map that the running program (the pinned qlb_xdp)
+ * uses is the map it uses, and not one made again under the same name after
+ * its pin was removed: writing there would change nothing the program sees.
+ * 0, -ESTALE with the map named in e, or 0 when no program runs.
+ */
+static int pins_match_program(struct qlb_state *st, struct qlb_error *e)
+{
+	__u32 ids[64], nids = 64, len;
+	struct bpf_prog_info pinfo = {};
+	char path[512];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/qlb_xdp", st->pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	pinfo.nr_map_ids = nids;
+	pinfo.map_ids = (__u64)(unsigned long)ids;
+	len = sizeof(pinfo);
+	if (bpf_obj_get_info_by_fd(fd, &pinfo, &len))
+		err = -errno;
+	close(fd);
+	if (err)
+		return 0;	/* nothing to compare with: not this check's business */
+	nids = pinfo.nr_map_ids < 64 ? pinfo.nr_map_ids : 64;
+	for (size_t i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++) {
+		int pfd = *(int *)((char *)&st->maps + map_pins[i].offset);
+		struct bpf_map_info pinned = {}, used;
+		int used_by_prog = 0, same = 0;
+
+		len = sizeof(pinned);
+		if (bpf_obj_get_info_by_fd(pfd, &pinned, &len))
+			continue;
+		for (__u32 k = 0; k < nids; k++) {
+			int ufd = bpf_map_get_fd_by_id(ids[k]);
+
+			if (ufd < 0)
+				continue;
+			memset(&used, 0, sizeof(used));
+			len = sizeof(used);
+			if (!bpf_obj_get_info_by_fd(ufd, &used, &len) &&
+			    !strncmp(used.name, pinned.name, sizeof(used.name))) {
+				used_by_prog = 1;
+				same |= used.id == pinned.id;
+			}
+			close(ufd);
+		}
+		if (used_by_prog && !same)
+			return qlb_error_set(e, -ESTALE, "the pinned map %s under %s is not the one "
+					     "the running program uses (its pin was removed and made "
+					     "again): 'qlb detach --all --purge', then set up again",
+					     map_pins[i].name, st->pin_dir);
 	}
 	return 0;
 }
@@ -164,6 +221,9 @@ int qlb_state_open(struct qlb_state **out, int create, int writable, struct qlb_
 			      "--all --purge' removes the rest)" : "");
 		goto fail;
 	}
+	err = pins_match_program(st, e);
+	if (err)
+		goto fail;
 	*out = st;
 	return 0;
 fail:

@@ -38,6 +38,7 @@ struct qlb_maps {
 	int client_hops;
 	int flood_state;
 	int event_stats;
+	int vip_addrs;
 };
 
 struct qlb_vip_entry {

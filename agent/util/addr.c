@@ -84,3 +84,38 @@ char *qlb_format_endpoint(const union qlb_addr *a, uint8_t family, uint16_t port
 		snprintf(buf, len, port ? "%s:%u" : "%s", host, port);
 	return buf;
 }
+
+int qlb_addr_unicast(const union qlb_addr *a, uint8_t family, char *why, size_t len)
+{
+	const char *what = NULL;
+
+	if (family == QLB_FAMILY_V4) {
+		uint32_t v = ntohl(a->v4);
+
+		if (v >> 24 == 0)
+			what = "an unspecified (0.0.0.0/8) address";
+		else if (v >> 24 == 127)
+			what = "a loopback address";
+		else if (v == 0xffffffffu)
+			what = "the broadcast address";
+		else if (v >> 28 == 0xe)
+			what = "a multicast address";
+		else if (v >> 28 == 0xf)
+			what = "a reserved (240.0.0.0/4) address";
+	} else {
+		static const uint8_t zero[16], loop[16] = { [15] = 1 };
+
+		if (!memcmp(a->bytes, zero, 16))
+			what = "the unspecified address";
+		else if (!memcmp(a->bytes, loop, 16))
+			what = "the loopback address";
+		else if (a->bytes[0] == 0xff)
+			what = "a multicast address";
+		else if (!memcmp(a->bytes, zero, 10) && a->bytes[10] == 0xff && a->bytes[11] == 0xff)
+			what = "an IPv4-mapped address (use the IPv4 address)";
+	}
+	if (!what)
+		return 0;
+	snprintf(why, len, "%s", what);
+	return -EINVAL;
+}

@@ -19,6 +19,10 @@ struct qlb_endpoint {
  * with a reason in err. */
 int qlb_parse_endpoint(const char *s, int port_required, struct qlb_endpoint *ep,
 		       char *err, size_t errlen);
+/* Whether a can be a VIP or a backend: 0, or -EINVAL with the class of
+ * address it is in why (unspecified, loopback, multicast, broadcast or
+ * reserved), which no client can reach through a balancer. */
+int qlb_addr_unicast(const union qlb_addr *a, uint8_t family, char *why, size_t len);
 /* Formats "1.2.3.4:80" or "[::1]:80" (port 0 omits it). */
 char *qlb_format_endpoint(const union qlb_addr *a, uint8_t family, uint16_t port,
 			  char *buf, size_t len);

@@ -95,6 +95,7 @@ int qlb_exit_code(int err)
 	case EHOSTUNREACH:	/* a backend address with no route */
 	case EMEDIUMTYPE:	/* the pin directory is not on a bpffs */
 	case EADDRINUSE:	/* a server endpoint of another VIP */
+	case ESTALE:		/* pins that the running program does not use */
 		return QLB_EXIT_USAGE;
 	default:
 		return QLB_EXIT_FAIL;

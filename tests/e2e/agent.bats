@@ -210,7 +210,27 @@ wait_load() {
 		"sim --load abc"
 		"sim --backends 0"
 		"sim --policy nope"
+		"agent --usage 10.200.1.99=cgroup:none --metrics-listen none"
+		"agent --forecast $BATS_TEST_TMPDIR/missing.model --metrics-listen none"
+		"agent --forecast $BATS_TEST_TMPDIR/empty.model --metrics-listen none"
+		"agent --forecast $BATS_TEST_TMPDIR/random.model --metrics-listen none"
+		"agent --forecast $BATS_TEST_TMPDIR/flipped.model --metrics-listen none"
+		"agent --forecast $BATS_TEST_TMPDIR/short.model --metrics-listen none"
 	)
+	# Model files that no agent may start on: empty, random, one bit
+	# flipped (CRC), cut short.
+	: >"$BATS_TEST_TMPDIR/empty.model"
+	head -c 4096 /dev/urandom >"$BATS_TEST_TMPDIR/random.model"
+	"$QLB" forecast train --trace "$REPO/data/traces/worldcup98-per-minute.csv.gz" --horizon 1 \
+		--limit 2000 --hidden 4 --epochs 1 --out "$BATS_TEST_TMPDIR/good.model" >/dev/null
+	python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import sys
+d = sys.argv[1]
+b = bytearray(open(d + "/good.model", "rb").read())
+b[len(b) // 2] ^= 0x10
+open(d + "/flipped.model", "wb").write(b)
+open(d + "/short.model", "wb").write(b[: len(b) // 3])
+PY
 	assert_usage_errors "${bad[@]}"
 	# Ring weights move with the running agent; compare what the CLI owns.
 	after=$(qlb vip list --json | jq -c '[.[] | {vip, proto, policy}]')

@@ -176,6 +176,51 @@ curl_many() {
 	rm -f "$report"
 }
 
+@test "upgrading the program in place under long downloads breaks none" {
+	local pids=() i prog_before prog_after n=10
+	tb_in c1 sysctl -qw net.ipv4.tcp_rmem="4096 65536 65536"
+	for ((i = 0; i < n; i++)); do
+		tb_in c1 curl --silent --fail --max-time 40 --limit-rate 1m \
+			-o "$BATS_TEST_TMPDIR/dl$i.bin" "http://$TB_VIP4/big.bin" &
+		pids+=($!)
+	done
+	sleep 1
+	prog_before=$(qlb status --json | jq -r '.program.id')
+	# Five upgrades, each an atomic swap on both interfaces.
+	for i in 1 2 3 4 5; do
+		run --separate-stderr qlb attach --replace
+		echo "$stderr"
+		[ "$status" -eq 0 ]
+		[ "$stderr" = "qlb: replaced the program on 2 interfaces; flows, counters and rings kept" ]
+		sleep 0.5
+	done
+	prog_after=$(qlb status --json | jq -r '.program.id')
+	echo "program id $prog_before -> $prog_after"
+	[ "$prog_before" != "$prog_after" ]
+	for i in "${!pids[@]}"; do wait "${pids[i]}"; done
+	for ((i = 0; i < n; i++)); do cmp "$BATS_TEST_TMPDIR/dl$i.bin" "$TB_RUNDIR/b1/www/big.bin"; done
+	tb_in c1 sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456"
+	qlb status | grep -q 'eth0 .* via bpf_link'
+	# New connections after the upgrades, all answered.
+	[ "$(curl_many c2 300 "http://$TB_VIP4/" | grep -cxE 'backend b[123]')" -eq 300 ]
+	# Pins of another ABI are refused by the upgrade, in one line that
+	# says what to do, and nothing changes.
+	local abi bytes
+	# The abi pin's one value: version (4 bytes), hash seed (4 bytes).
+	bytes=$(bpftool -j map dump pinned "$QLB_PIN_DIR/abi" |
+		jq -r '.[0].value | map(ltrimstr("0x")) | join(" ")')
+	abi=${bytes%% *}
+	[ "$abi" = "07" ]
+	bpftool map update pinned "$QLB_PIN_DIR/abi" key hex 00 00 00 00 value hex 06 ${bytes#* }
+	run --separate-stderr qlb attach --replace
+	echo "$stderr"
+	[ "$status" -ne 0 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ $stderr == *"ABI 6"*"purge"* ]]
+	bpftool map update pinned "$QLB_PIN_DIR/abi" key hex 00 00 00 00 value hex $bytes
+	[ "$(qlb status --json | jq -r '.program.id')" = "$prog_after" ]
+}
+
 @test "bad CLI input: one-line error, exit code 2, no change" {
 	local before after
 	before=$(qlb vip list --json; qlb backend list --json; qlb status --json)
@@ -208,6 +253,22 @@ curl_many() {
 		"stats --count 3"
 		"frobnicate"
 		"vip add $VIP --bogus"
+		"vip add 0.0.0.0:80"
+		"vip add 255.255.255.255:80"
+		"vip add 224.0.0.1:80"
+		"vip add 127.0.0.1:80"
+		"vip add [::]:80"
+		"vip add [::1]:80"
+		"vip add [ff02::1]:80"
+		"backend add $VIP 0.0.0.0"
+		"backend add $VIP 127.0.0.1"
+		"backend add $VIP 224.0.0.5"
+		"backend add $VIP 255.255.255.255"
+		"backend add $VIP6 [::]"
+		"backend add $VIP6 [ff02::1]"
+		"backend add $VIP $(tb_backend_ip4 1):80"
+		"backend add $VIP $TB_LB_BIP4"
+		"backend add $VIP $TB_LB_IP4"
 	)
 	assert_usage_errors "${bad[@]}"
 	after=$(qlb vip list --json; qlb backend list --json; qlb status --json)

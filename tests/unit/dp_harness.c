@@ -60,14 +60,33 @@ static uint32_t pseudo_header(uint8_t family, const uint8_t *l3, uint8_t proto,
 	return sum + proto + l4_len;
 }
 
+static int is_icmp(uint8_t proto)
+{
+	return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+}
+
+/* ICMPv4 sums no pseudo-header; ICMPv6 does. */
+static uint32_t l4_sum_start(uint8_t family, const uint8_t *l3, uint8_t proto, uint32_t len)
+{
+	return proto == IPPROTO_ICMP ? 0 : pseudo_header(family, l3, proto, len);
+}
+
 size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, struct pkt_layout *lay)
 {
+	uint8_t quoted[PKT_MAX];
+	struct pkt_layout qlay;
+	size_t quote_len = 0;
 	size_t off = 0, l4_hlen = s->proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
-				 sizeof(struct udphdr);
-	size_t l4_len = l4_hlen + s->payload_len;
+				 is_icmp(s->proto) ? 8 : sizeof(struct udphdr);
+	size_t l4_len, i;
+
+	if (s->quote) {
+		pkt_build(s->quote, quoted, &qlay);
+		quote_len = qlay.len - qlay.l3 < s->quote_len ? qlay.len - qlay.l3 : s->quote_len;
+	}
+	l4_len = l4_hlen + (s->quote ? quote_len : s->payload_len);
 	struct ethhdr *eth = (void *)buf;
 	uint16_t ethertype = s->family == QLB_FAMILY_V4 ? ETH_P_IP : ETH_P_IPV6;
-	size_t i;
 
 	memset(buf, 0, PKT_MAX);
 	memcpy(eth->h_dest, s->dmac, 6);
@@ -146,6 +165,12 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, struct pkt_layout *lay)
 		th.window = htons(65535);
 		memcpy(buf + off, &th, sizeof(th));
 		buf[off + 13] = s->tcp_flags;
+	} else if (is_icmp(s->proto)) {
+		uint32_t rest = htonl(s->icmp_rest);
+
+		buf[off] = s->icmp_type;
+		buf[off + 1] = s->icmp_code;
+		memcpy(buf + off + 4, &rest, 4);
 	} else {
 		struct udphdr uh = {};
 
@@ -155,18 +180,23 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, struct pkt_layout *lay)
 		memcpy(buf + off, &uh, sizeof(uh));
 	}
 	lay->payload = off + l4_hlen;
-	for (i = 0; i < s->payload_len; i++)
-		buf[lay->payload + i] = (uint8_t)('a' + i % 26);
-	lay->len = lay->payload + s->payload_len;
+	if (s->quote) {
+		memcpy(buf + lay->payload, quoted + qlay.l3, quote_len);
+	} else {
+		for (i = 0; i < s->payload_len; i++)
+			buf[lay->payload + i] = (uint8_t)('a' + i % 26);
+	}
+	lay->len = lay->l4 + l4_len;
 
 	{
-		uint32_t sum = pseudo_header(s->family, buf + lay->l3, s->proto, l4_len);
+		uint32_t sum = l4_sum_start(s->family, buf + lay->l3, s->proto, l4_len);
 		uint16_t c = csum_fold(csum_add(sum, buf + lay->l4, l4_len));
 
 		if (s->proto == IPPROTO_UDP && !c)
 			c = 0xffff;
 		c = htons(c);
-		memcpy(buf + lay->l4 + (s->proto == IPPROTO_TCP ? 16 : 6), &c, 2);
+		memcpy(buf + lay->l4 + (s->proto == IPPROTO_TCP ? 16 : is_icmp(s->proto) ? 2 : 6),
+		       &c, 2);
 	}
 	return lay->len;
 }
@@ -180,7 +210,7 @@ int pkt_checksums_ok(const uint8_t *buf, const struct pkt_layout *lay, uint8_t f
 	if (family == QLB_FAMILY_V4 &&
 	    csum_fold(csum_add(0, buf + lay->l3, (buf[lay->l3] & 0xf) * 4)) != 0)
 		return 0;
-	sum = pseudo_header(family, buf + lay->l3, proto, l4_len);
+	sum = l4_sum_start(family, buf + lay->l3, proto, l4_len);
 	return csum_fold(csum_add(sum, buf + lay->l4, l4_len)) == 0;
 }
 

@@ -37,6 +37,14 @@ struct pkt_spec {
 	int ipv6_frag;		/* IPv6: insert a fragment header */
 	int ipv6_hopopts;	/* IPv6: insert a hop-by-hop header */
 	uint8_t smac[6], dmac[6];
+	/* proto IPPROTO_ICMP / IPPROTO_ICMPV6: the ICMP header's type, code
+	 * and last 4 bytes (host order: the echo id and sequence, an MTU);
+	 * then payload_len bytes of data, or, with quote, the first quote_len
+	 * bytes of the quoted packet from its IP header on. */
+	uint8_t icmp_type, icmp_code;
+	uint32_t icmp_rest;
+	const struct pkt_spec *quote;
+	uint16_t quote_len;
 };
 
 #define PKT_MAX 2048
