@@ -201,6 +201,11 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, struct pkt_layout *lay)
 	return lay->len;
 }
 
+int ipv4_header_ok(const uint8_t *ip)
+{
+	return csum_fold(csum_add(0, ip, (ip[0] & 0xf) * 4)) == 0;
+}
+
 int pkt_checksums_ok(const uint8_t *buf, const struct pkt_layout *lay, uint8_t family,
 		     uint8_t proto)
 {

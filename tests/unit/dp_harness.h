@@ -67,6 +67,9 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, struct pkt_layout *lay)
 int pkt_checksums_ok(const uint8_t *buf, const struct pkt_layout *lay, uint8_t family,
 		     uint8_t proto);
 
+/* 1 if the IPv4 header at ip has a valid checksum. */
+int ipv4_header_ok(const uint8_t *ip);
+
 int dp_setup(struct dp *dp);
 /* With flow and half-open tables of `entries` each (0: as built). */
 int dp_setup_flow_table(struct dp *dp, uint32_t entries);
