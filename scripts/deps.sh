@@ -14,6 +14,8 @@ PACKAGES=(
 	# testbed: namespaces, real servers and clients
 	iproute2 nftables ethtool nginx-light curl wrk nghttp2-client httperf jq iputils-ping
 	procps psmisc
+	# floods: spoofed SYNs (hping3), the idle-connection client (python3)
+	hping3
 	# evaluation: the balancers users run today, the report and its figures
 	haproxy gnuplot-nox python3
 )
