@@ -77,7 +77,7 @@ E2E_TESTS  := $(sort $(wildcard tests/e2e/*.bats tests/e2e/*.sh))
 LOADGEN_OBJS := $(OUT)/eval/loadgen.o $(OUT)/eval/loadgen_sched.o
 INC_eval   := $(INC_model) -Ieval
 
-.PHONY: all deps test unit e2e bench demo eval clean install
+.PHONY: all deps test unit e2e bench demo eval clean install fuzz soak
 all: $(OUT)/qlb $(OUT)/qlb-loadgen
 
 deps:
@@ -173,6 +173,17 @@ unit: $(OUT)/qlb $(UNIT_BINS)
 
 e2e: $(OUT)/qlb $(OUT)/qlb-loadgen
 	$(Q)QLB=$(abspath $(OUT)/qlb) QLB_BUILD=$(abspath $(OUT)) prove --timer -v $(E2E_TESTS)
+
+# The packet fuzzer at full size (make test runs 200,000 packets of it).
+FUZZ_PACKETS ?= 10000000
+fuzz: deps $(OUT)/tests/test_fuzz
+	$(Q)FUZZ_PACKETS=$(FUZZ_PACKETS) $(OUT)/tests/test_fuzz
+
+# The flood test at full size, with weight churn, agent kills and a backend
+# failure at once (tests/e2e/flood.bats).
+soak: deps $(OUT)/qlb
+	$(Q)SOAK=1 FLOOD_SYNS=$${FLOOD_SYNS:-1310720} QLB=$(abspath $(OUT)/qlb) \
+		bats --show-output-of-passing-tests tests/e2e/flood.bats
 
 bench: deps $(OUT)/qlb $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do QLB_BUILD=$(abspath $(OUT)) $$b || exit 1; done
