@@ -167,7 +167,9 @@ http {
 	fastcgi_temp_path $d/tmp/fastcgi;
 	uwsgi_temp_path $d/tmp/uwsgi;
 	scgi_temp_path $d/tmp/scgi;
-	keepalive_timeout 65;
+	# Longer than any idle spell a test holds (the soak idles its
+	# keep-alive connections through a two-minute flood).
+	keepalive_timeout 600;
 	keepalive_requests 100000;
 	sendfile on;
 	server {
