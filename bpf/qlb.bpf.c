@@ -222,8 +222,6 @@ static __always_inline int udp_new(struct xdp_md *ctx, struct packet *p, const s
 	vip_addr_of(p, &vaddr);
 	response_of(&sc->req, &sc->resp, &vaddr, *p->dport, ctx->ingress_ifindex,
 		    p->eth->h_source, p->eth->h_dest);
-	/* Not answered yet: UDP has no refusal to tell apart anyway. */
-	sc->resp.flags = QLB_FLOW_F_RESPONSE;
 	response_key(p, be, &rkey);
 	if (flow_insert(p->family, &p->key, &sc->req, &rkey, &sc->resp)) {
 		count_event(QLB_EV_TABLE_FULL);

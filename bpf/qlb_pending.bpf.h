@@ -70,11 +70,8 @@ static __always_inline int flow_insert(__u8 family, const union flow_key *req_ke
 	return err;
 }
 
-/*
- * The response entry of an established flow, from its request entry and
- * the client's L2 hop. The backend has answered (a SYN-ACK, or the reply
- * that got the flow adopted), so a later RST from it is no refusal.
- */
+/* The response entry of an established flow, from its request entry and
+ * the client's L2 hop. */
 static __always_inline void response_of(const struct qlb_flow *req, struct qlb_flow *resp,
 					const union qlb_addr *vip, __be16 vip_port,
 					__u32 client_ifindex, const __u8 *client_mac,
@@ -83,7 +80,7 @@ static __always_inline void response_of(const struct qlb_flow *req, struct qlb_f
 	__builtin_memset(resp, 0, sizeof(*resp));
 	resp->backend_id = req->backend_id;
 	resp->vip_id = req->vip_id;
-	resp->flags = QLB_FLOW_F_RESPONSE | QLB_FLOW_F_ANSWERED;
+	resp->flags = QLB_FLOW_F_RESPONSE;
 	resp->created_ns = req->created_ns;
 	resp->last_seen_ns = req->last_seen_ns;
 	resp->client_ifindex = client_ifindex;

@@ -176,10 +176,6 @@ struct qlb_flow6_key {
 enum qlb_flow_flags {
 	QLB_FLOW_F_RESPONSE = 1u << 0,	/* backend-to-client direction */
 	QLB_FLOW_F_CLOSED = 1u << 1,	/* request entry: FIN or RST seen, counted */
-	QLB_FLOW_F_ANSWERED = 1u << 2,	/* response entry: a RST from the backend
-					 * is no refusal any more: it sent
-					 * something else first, or the flow
-					 * did not start with a SYN */
 	QLB_FLOW_F_SYN_RETRIED = 1u << 3, /* half-open entry: the client sent
 					   * its SYN again, unanswered (the
 					   * next retry gives the backend up) */

@@ -159,7 +159,7 @@ static int make_templates(struct dp *dp, struct template *t)
 {
 	static struct pkt_spec quote_reply, quote_req;
 	struct pkt_spec s[TEMPLATES_MAX];
-	uint32_t vid4, vid6, uvid, b4, b6, ub;
+	uint32_t vid4, vid6, uvid, b4;
 	char baddr[INET_ADDRSTRLEN];
 	struct pkt_layout lay;
 	int n = 0, i;
@@ -169,10 +169,8 @@ static int make_templates(struct dp *dp, struct template *t)
 	uvid = dp_vip(dp, VIP4, 53, IPPROTO_UDP);
 	b4 = dp_backend(dp, vid4, "10.1.0.1", 8080, 1);
 	dp_backend(dp, vid4, "10.1.0.2", 8080, 2);
-	b6 = dp_backend(dp, vid6, "fd01::1", 80, 1);
-	ub = dp_backend(dp, uvid, "10.1.0.3", 53, 1);
-	(void)b6;
-	(void)ub;
+	dp_backend(dp, vid6, "fd01::1", 80, 1);
+	dp_backend(dp, uvid, "10.1.0.3", 53, 1);
 	/* An established flow to answer and to quote. */
 	b4 = open_flow(dp, 40000);
 	inet_ntop(AF_INET, &dp->st->backends[b4].addr.v4, baddr, sizeof(baddr));
