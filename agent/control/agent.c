@@ -299,6 +299,7 @@ static void publish_est(struct agent *a, uint32_t id, int kind, const struct qlb
 	out.w_paper_ns = FIX(e->w_paper, 1e9);
 	out.t_system_ns = FIX(e->t_system, 1e9);
 	out.share_micro = FIX(e->share, 1e6);
+	a->st->pick_mu_milli[id] = FIX(e->pick_mu, 1e3);
 #undef FIX
 	out.policy = kind;
 	out.health_fails = a->probes[id].fails;

@@ -27,7 +27,8 @@ enum qlb_pick_mode qlb_pick_mode_of(uint32_t policy, int have_mu)
 	}
 }
 
-/* The agent's capacity estimate of a backend if it is recent, else 0. */
+/* The agent's rate for a backend's sed pick (its capacity estimate, or
+ * the policy's pick_mu) if it is recent, else 0. */
 static uint64_t fresh_mu(struct qlb_state *st, uint32_t id, uint64_t now)
 {
 	struct qlb_backend_est e;
@@ -37,7 +38,7 @@ static uint64_t fresh_mu(struct qlb_state *st, uint32_t id, uint64_t now)
 		return 0;
 	if (now > e.updated_ns && now - e.updated_ns > st->mu_max_age_ns)
 		return 0;
-	return e.mu_milli;
+	return st->pick_mu_milli[id] ? st->pick_mu_milli[id] : e.mu_milli;
 }
 
 int qlb_publish_pick(struct qlb_state *st, uint32_t vip_id)

@@ -76,6 +76,12 @@ struct qlb_state {
 	/* A mu estimate older than this does not count for SED (default
 	 * QLB_MU_MAX_AGE_NS; an agent with a long window raises it). */
 	uint64_t mu_max_age_ns;
+	/* The agent's rate for sed's pick, per backend, when it differs from
+	 * the published mu (the policy's pick_mu); 0: the published mu. Kept
+	 * here, not in backend_est, since only the agent's own publishing
+	 * reads it: a pick published by another process uses mu until the
+	 * agent's next window. */
+	uint64_t pick_mu_milli[QLB_MAX_BACKENDS];
 };
 
 #define QLB_MU_MAX_AGE_NS	(5 * 1000000000ull)

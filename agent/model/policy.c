@@ -121,7 +121,8 @@ void qlb_policy_reset_backend(struct qlb_policy *p, uint32_t i)
 	if (p->dl)
 		memset(&p->dl[i], 0, sizeof(p->dl[i]));
 	if (p->q)
-		p->q[i] = (struct sedq_backend){ .lambda = NAN, .mu = NAN };
+		p->q[i] = (struct sedq_backend){ .lambda = NAN, .mu = NAN, .pick_mu = NAN,
+						  .active_last = NAN };
 }
 
 /* ------------------------------------------------------------ outputs */
@@ -141,6 +142,7 @@ void qlb_pol_est_fill(struct qlb_est *e, double lambda, double mu, uint32_t serv
 	e->w_paper = qlb_dlbqt_w(e->rho, mu);
 	e->t_system = mu > 0 ? qlb_mmc_time_in_system(c, lambda, mu / c) : NAN;
 	e->share = share;
+	e->pick_mu = mu;
 }
 
 static void shares_to_weights(const double *share, uint32_t n, uint32_t *weights)
@@ -334,7 +336,7 @@ static int random_eligible(struct qlb_policy *p, const uint32_t *weights, uint32
 
 double qlb_policy_pick_mu(const struct qlb_policy *p, uint32_t i)
 {
-	return p && p->kind == QLB_POLICY_SEDQ && i < p->n ? p->q[i].mu : NAN;
+	return p && p->kind == QLB_POLICY_SEDQ && i < p->n ? p->q[i].pick_mu : NAN;
 }
 
 int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *weights,
@@ -356,13 +358,14 @@ int qlb_policy_pick(struct qlb_policy *p, const double *active, const uint32_t *
 		 * plane does. Only when every eligible backend has a finite
 		 * mu_hat > 0; otherwise -1 and the caller uses the weights. */
 		for (uint32_t i = 0; i < n; i++) {
-			double mu = p->q[i].mu;
+			double mu = p->q[i].pick_mu;
 
 			if (!weights[i])
 				continue;
 			if (!(mu > 0) || !isfinite(mu))
 				return -1;
-			if (best < 0 || qlb_pick_prefers(active[best], p->q[best].mu, active[i], mu))
+			if (best < 0 ||
+			    qlb_pick_prefers(active[best], p->q[best].pick_mu, active[i], mu))
 				best = (int)i;
 		}
 		return best;

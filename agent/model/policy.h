@@ -50,6 +50,8 @@ struct qlb_est {
 	double w_paper;		/* DLBQT Eq. 8: rho / (mu (1 - rho)), 1000 if rho >= 1 */
 	double t_system;	/* M/M/1 or M/M/c expected time in system, seconds */
 	double share;		/* fraction of new flows the weights give it */
+	double pick_mu;		/* the rate a per-flow pick (sed) divides by for the
+				 * next window: mu, unless the policy trusts mu less */
 };
 
 struct qlb_policy_opts {

@@ -25,6 +25,8 @@ struct sedq_backend {
 	double util_done, util_busy; /* decayed completions and busy server-seconds */
 	double rt_n, rt_sum, rt_x;   /* decayed samples, sums of T and throughput per sample */
 	double mu;		     /* capacity estimate (all servers), NAN = unknown */
+	double pick_mu;		     /* the per-flow pick's rate (sedq.c's pick_rate) */
+	double active_last;	     /* in system at the last window's end, NAN before */
 	double age_s;		     /* since added, for slow start */
 };
 
@@ -38,6 +40,7 @@ struct qlb_policy {
 	double *share;			/* the shares behind the last weights */
 	double *plan, *lo, *hi, *mu, *floor; /* sedq's scratch, [n] each */
 	uint32_t *idx;			/* sedq's scratch, [n] */
+	double overload_left_s;		/* sedq: picks by open flows alone until 0 */
 };
 
 /* Shared by the policies (policy.c, dlbqt.c, sedq.c). */

@@ -93,6 +93,32 @@ static int response_time_of(const struct qlb_obs *ob, uint64_t *samples, double 
 	return 0;
 }
 
+/*
+ * The rate the per-flow pick divides by. The capacity estimate is pooled
+ * over tens of seconds, which is right for capacity and wrong for the next
+ * second: a heavy request can hold a backend's servers for seconds (heavy-
+ * tailed service), a CPU quota can run out, and meanwhile the pick would go
+ * on queueing new flows there in proportion to a capacity it is not
+ * delivering. So in a window where the backend had work waiting from start
+ * to end, what it completed is what it can do now, if that is less. Bounded
+ * trust in that one window: never below half the estimate, since a stall
+ * usually ends within the window after it, and a pick that had moved
+ * everything to slower backends would leave them a backlog of seconds.
+ */
+#define PICK_MU_MIN_FRACTION 0.5
+
+static double pick_rate(const struct sedq_backend *b, const struct qlb_obs *ob, uint32_t c)
+{
+	double served;
+
+	if (!(b->mu > 0) || !isfinite(b->mu))
+		return b->mu;
+	if (!(b->active_last > c) || !(ob->active > c) || !(ob->dt_s > 0))
+		return b->mu;
+	served = qlb_pol_rate(ob->completions, ob->dt_s);
+	return fmax(fmin(served, b->mu), b->mu * PICK_MU_MIN_FRACTION);
+}
+
 static void sedq_estimate(struct sedq_backend *b, const struct qlb_obs *ob, struct sedq_decay *dk)
 {
 	uint32_t c = ob->servers ? ob->servers : 1;
@@ -125,6 +151,8 @@ static void sedq_estimate(struct sedq_backend *b, const struct qlb_obs *ob, stru
 		b->mu = c * b->util_done / b->util_busy;
 	else if (b->rt_n > 0)
 		b->mu = c * qlb_mmc_invert_mu(c, b->rt_x / b->rt_n, b->rt_sum / b->rt_n);
+	b->pick_mu = pick_rate(b, ob, c);
+	b->active_last = ob->active;
 }
 
 /* fmin(fmax(x, lo), hi), inline: the bisection below calls it ~50 times a
@@ -345,6 +373,42 @@ static double planning_rate(const struct sedq_backend *b, const struct qlb_obs *
 	return excess > 0 ? fmax(b->mu - excess / DRAIN_S, 0) : b->mu;
 }
 
+/*
+ * Overload: arrivals above the estimated capacity of the whole pool, over
+ * the last window and the smoothed rate alike. Then requests will be lost
+ * wherever backlogs fill, and how many depends on how much work the
+ * backlogs hold: a pick by capacity keeps the slow backends' queues short,
+ * so the fast ones fill and refuse while the slow ones still have room.
+ * Until OVERLOAD_HOLD_S after the last overloaded window the pick goes by
+ * open flows alone, as lc does, which fills every backlog before any
+ * refuses. Held that long because bursts recur: re-entering at each one
+ * loses the requests of its first window. Its cost: under overload the
+ * mean response time is lc's.
+ */
+#define OVERLOAD_HOLD_S 30.0
+
+static void pick_for_overload(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t n,
+			      double arrival_rate, double capacity)
+{
+	double sum = 0, dt = n ? obs[0].dt_s : 0;
+	uint32_t k = 0;
+
+	if (arrival_rate > capacity)
+		p->overload_left_s = OVERLOAD_HOLD_S;
+	else if (p->overload_left_s > 0)
+		p->overload_left_s = fmax(p->overload_left_s - dt, 0);
+	if (!(p->overload_left_s > 0))
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (obs[i].healthy && p->q[i].pick_mu > 0) {
+			sum += p->q[i].pick_mu;
+			k++;
+		}
+	for (uint32_t i = 0; i < n && k; i++)
+		if (p->q[i].pick_mu > 0)
+			p->q[i].pick_mu = sum / k;
+}
+
 void qlb_sedq_update(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t n,
 		     double lambda_hat, struct qlb_est *est)
 {
@@ -384,9 +448,12 @@ void qlb_sedq_update(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t n
 				mu[i] = p->q[i].mu > 0 ? p->q[i].mu : nknown ? known / nknown : 0;
 		sedq_plan(p, obs, n, mu, load);
 		sedq_damp(p, obs, n, mu, load, live);
+		pick_for_overload(p, obs, n, fmin(last, smooth), nknown == live ? known : INFINITY);
 	}
 	if (est)
-		for (uint32_t i = 0; i < n; i++)
+		for (uint32_t i = 0; i < n; i++) {
 			qlb_pol_est_fill(&est[i], isnan(p->q[i].lambda) ? 0 : p->q[i].lambda, p->q[i].mu,
 				 obs[i].servers, p->share[i]);
+			est[i].pick_mu = p->q[i].pick_mu;
+		}
 }

@@ -530,6 +530,89 @@ static void test_sedq_mu_from_flow_durations(void **state)
 	}
 }
 
+/* sed's pick rate: a backend that had work waiting all window and served
+ * less than its estimate is picked at what it served, never below half the
+ * estimate; otherwise at the estimate. The capacity estimate itself does
+ * not move for one window. */
+static void test_sedq_pick_rate_follows_a_stall(void **state)
+{
+	struct qlb_policy *p = make_policy(QLB_POLICY_SEDQ, 2, NULL);
+	struct qlb_obs obs[2];
+	struct qlb_est est[2];
+	uint32_t w[2];
+
+	(void)state;
+	for (int t = 0; t < 40; t++) {
+		obs[0] = fluid_obs(300, 150, 1, 1);
+		obs[1] = fluid_obs(100, 50, 1, 1);
+		assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	}
+	assert_near(est[0].pick_mu, est[0].mu, 1e-9);
+	assert_near(qlb_policy_pick_mu(p, 0), est[0].mu, 1e-9);
+	/* Backlogged over two window ends, 240 of 300 served: 240. */
+	for (int t = 0; t < 2; t++) {
+		obs[0] = fluid_obs(300, 150, 1, 1);
+		obs[0].active = 40;
+		obs[0].completions = 240;
+		obs[1] = fluid_obs(100, 50, 1, 1);
+		assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	}
+	assert_near(est[0].pick_mu, 240, 1);
+	assert_near(qlb_policy_pick_mu(p, 0), est[0].pick_mu, 1e-9);
+	assert_below(280, est[0].mu);
+	/* A stall (nothing served): half the estimate, not 0. */
+	obs[0].completions = 0;
+	obs[0].cpu_util = 1;
+	assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	assert_near(est[0].pick_mu, est[0].mu / 2, 1e-6);
+	/* Its queue gone: the estimate again. */
+	obs[0] = fluid_obs(300, 150, 1, 1);
+	assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	assert_near(est[0].pick_mu, est[0].mu, 1e-9);
+	qlb_policy_destroy(p);
+}
+
+/* Arrivals above the pool's capacity: sed's pick goes by open flows alone
+ * (one rate for all) for 30 s after the last such window, then by capacity
+ * again. */
+static void test_sedq_overload_picks_like_lc(void **state)
+{
+	struct qlb_policy *p = make_policy(QLB_POLICY_SEDQ, 2, NULL);
+	struct qlb_obs obs[2];
+	struct qlb_est est[2];
+	uint32_t w[2];
+	int t;
+
+	(void)state;
+	for (t = 0; t < 40; t++) {
+		obs[0] = fluid_obs(300, 150, 1, 1);
+		obs[1] = fluid_obs(100, 50, 1, 1);
+		assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	}
+	assert_below(2 * est[1].pick_mu, est[0].pick_mu);
+	/* One window at 1.5x the pool's capacity is not yet overload: the
+	 * smoothed rate must say so too. */
+	obs[0] = fluid_obs(300, 450, 1, 1);
+	obs[1] = fluid_obs(100, 150, 1, 1);
+	assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	assert_below(2 * est[1].pick_mu, est[0].pick_mu);
+	for (t = 0; t < 5; t++)
+		assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	assert_near(est[0].pick_mu, est[1].pick_mu, 1e-9);
+	assert_below(2 * est[1].mu, est[0].mu);	/* the capacities stay apart */
+	/* Back under capacity: lc-like for 30 more seconds. */
+	for (t = 0; t < 25; t++) {
+		obs[0] = fluid_obs(300, 150, 1, 1);
+		obs[1] = fluid_obs(100, 50, 1, 1);
+		assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	}
+	assert_near(est[0].pick_mu, est[1].pick_mu, 1e-9);
+	for (t = 0; t < 15; t++)
+		assert_int_equal(qlb_policy_update(p, obs, 2, NAN, w, est), 0);
+	assert_below(2 * est[1].pick_mu, est[0].pick_mu);
+	qlb_policy_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +630,8 @@ int main(void)
 		cmocka_unit_test(test_sedq_slow_start),
 		cmocka_unit_test(test_sedq_idle_fast_vs_slow),
 		cmocka_unit_test(test_sedq_mu_from_flow_durations),
+		cmocka_unit_test(test_sedq_pick_rate_follows_a_stall),
+		cmocka_unit_test(test_sedq_overload_picks_like_lc),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
