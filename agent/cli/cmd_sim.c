@@ -31,10 +31,29 @@ struct cli {
 		enum sim_arrivals kind;
 		const char *trace;
 	} arrivals;
-	double load, window, warmup;
+	double load, window, warmup, refused_hold;
 	uint64_t requests, seed;
 	int no_cpu, forecast, json;
+	const char *trace_estimates;
 };
+
+/* --trace-estimates: one CSV row per backend and window of every policy. */
+struct estimate_trace {
+	FILE *f;
+	const char *policy;
+};
+
+static void trace_window(void *ctx, double t, const struct qlb_obs *obs, const uint32_t *weights,
+			 const struct qlb_est *est, uint32_t n)
+{
+	struct estimate_trace *tr = ctx;
+
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(tr->f, "%s,%.3f,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%u,%llu,%llu,%.6g\n", tr->policy, t,
+			i, obs[i].true_mu, est[i].mu, est[i].lambda, obs[i].active, est[i].share,
+			weights[i], (unsigned long long)obs[i].arrivals,
+			(unsigned long long)obs[i].completions, obs[i].rt_mean_s);
+}
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -215,6 +234,11 @@ static const struct qlb_opt sim_opts[] = {
 	{ QLB_O_DOUBLE("warmup", 0, "F", struct cli, warmup, 0, 0.9,
 		       "leading fraction of requests left out of the\n"
 		       "metrics, 0..0.9 (default 0.1)") },
+	{ QLB_O_DOUBLE("refused-hold", 0, "S", struct cli, refused_hold, 0, 3600,
+		       "an arrival lost at a full backend makes every pick\n"
+		       "pass that backend over for S seconds, as the data\n"
+		       "path does with one that refused a connection;\n"
+		       "0 = never (default 1)") },
 	{ QLB_O_CUSTOM("weights", 0, "LIST", struct cli, weights, parse_weights,
 		       "the operator's weights (wrr; qlb's prior), cycled\n"
 		       "(default 1 each)") },
@@ -228,6 +252,11 @@ static const struct qlb_opt sim_opts[] = {
 		     "add; without it only the oracle knows the rate)") },
 	{ QLB_O_CUSTOM("seed", 0, "S", struct cli, seed, parse_seed, "random seed (default 1)") },
 	{ QLB_O_FLAG("json", 0, struct cli, json, "print JSON instead of a table") },
+	{ QLB_O_STR("trace-estimates", 0, "FILE", struct cli, trace_estimates,
+		    "write each window's estimates to FILE as CSV:\n"
+		    "policy, t, backend, true mu, mu_hat, lambda,\n"
+		    "in system, share, weight, arrivals, completions,\n"
+		    "mean response time (s)") },
 	QLB_OPT_END
 };
 
@@ -258,7 +287,7 @@ static int parse(int argc, char **argv, struct cli *c)
 	*c = (struct cli){ .nbackends = 2, .servers = 1, .queue = 1000,
 			   .mu_ratio = { .v = { 3, 1 }, .n = 2 }, .weights = { .v = { 1 }, .n = 1 },
 			   .service = SIM_SERVICE_EXP, .arrivals = { SIM_ARRIVALS_POISSON, NULL },
-			   .load = 0.7, .window = 1.0, .warmup = 0.1, .requests = 1000000,
+			   .load = 0.7, .window = 1.0, .warmup = 0.1, .refused_hold = 1.0, .requests = 1000000,
 			   .seed = 1 };
 	parse_policies("all", c->policies, NULL, 0);
 	return qlb_opts_parse(&sim_spec, argc, argv, c, &res);
@@ -375,6 +404,7 @@ static void print_row(const struct cli *c, int k, const struct sim_result *r, do
 int cmd_sim(int argc, char **argv)
 {
 	struct fc_series trace = { 0 };
+	struct estimate_trace est_trace = { 0 };
 	struct sim_backend *be;
 	struct sim_config cfg;
 	double capacity = 0;
@@ -407,6 +437,7 @@ int cmd_sim(int argc, char **argv)
 	cfg.window_s = c.window;
 	cfg.warmup_frac = c.warmup;
 	cfg.hide_cpu = c.no_cpu;
+	cfg.refused_hold_s = c.refused_hold;
 	cfg.perfect_forecast = c.forecast;
 	cfg.seed = c.seed;
 	if (c.arrivals.trace) {
@@ -419,12 +450,26 @@ int cmd_sim(int argc, char **argv)
 		cfg.rate_len = trace.n;
 	}
 
+	if (c.trace_estimates) {
+		est_trace.f = fopen(c.trace_estimates, "w");
+		if (!est_trace.f) {
+			qlb_err("--trace-estimates '%s': %s", c.trace_estimates, strerror(errno));
+			fc_series_free(&trace);
+			free(be);
+			return QLB_EXIT_USAGE;
+		}
+		fprintf(est_trace.f, "policy,t_s,backend,true_mu,mu_hat,lambda,in_system,share,weight,"
+				 "arrivals,completions,rt_mean_s\n");
+		cfg.on_window = trace_window;
+		cfg.ctx = &est_trace;
+	}
 	print_header(&c, be, capacity);
 	for (uint32_t j = 0; j < c.npolicies; j++) {
 		struct sim_result r;
 		double t0 = qlb_mono_s();
 
 		cfg.policy = c.policies[j];
+		est_trace.policy = qlb_policy_name(cfg.policy);
 		rc = sim_run(&cfg, &r);
 		if (rc) {
 			fflush(stdout);
@@ -436,6 +481,10 @@ int cmd_sim(int argc, char **argv)
 	}
 	if (c.json && !rc)
 		printf("]}\n");
+	if (est_trace.f && fclose(est_trace.f) && !rc) {
+		qlb_err("--trace-estimates '%s': %s", c.trace_estimates, strerror(errno));
+		rc = -EIO;
+	}
 	fc_series_free(&trace);
 	free(be);
 	return rc ? QLB_EXIT_FAIL : QLB_EXIT_OK;

@@ -89,6 +89,10 @@ struct sim {
 	uint32_t tour_size;
 	uint32_t *tour;
 	double *pick_mu;	/* 1 for lc: least active */
+	/* Backends that lost an arrival (full), passed over by every pick
+	 * until refused_until, like the data path's refusing backends. */
+	uint8_t *refusing;
+	double *refused_until, next_refusal_end;
 	/* window and routing */
 	struct qlb_obs *obs;
 	struct qlb_est *est;
@@ -117,6 +121,7 @@ void sim_config_default(struct sim_config *c)
 		.requests = 1000000,
 		.window_s = 1.0,
 		.warmup_frac = 0.1,
+		.refused_hold_s = 1.0,
 		.seed = 1,
 	};
 }
@@ -385,6 +390,8 @@ static void alias_build(struct sim *s)
 }
 
 #define PICK_NONE UINT32_MAX
+/* As the data path's ring (QLB_RING_REFUSED_PROBES). */
+#define SIM_RING_REFUSED_PROBES 8
 
 /* The better of two tournament entries by qlb_policy_pick's rule; ties to
  * a, the lower indices. */
@@ -394,6 +401,8 @@ static uint32_t pick_better(const struct sim *s, uint32_t a, uint32_t b)
 		return b;
 	if (b == PICK_NONE)
 		return a;
+	if (s->refusing[a] != s->refusing[b])
+		return s->refusing[a] ? b : a;
 	return qlb_pick_prefers(s->active[a], s->pick_mu[a], s->active[b], s->pick_mu[b]) ? b : a;
 }
 
@@ -441,11 +450,44 @@ static int route(struct sim *s)
 		return (int)s->tour[1];
 	if (!s->routable)
 		return -1;
-	u = qlb_rng_uniform(&s->route_rng) * s->n;
-	i = (uint32_t)u;
-	if (i >= s->n)
-		i = s->n - 1;
-	return u - i < s->alias_prob[i] ? (int)i : (int)s->alias[i];
+	/* The ring passes a refusing backend's slot to the next ones, which
+	 * Maglev spreads over the others by weight: a fresh draw, as often as
+	 * the data path probes, then the flow's own draw anyway. */
+	for (int probe = 0; probe <= SIM_RING_REFUSED_PROBES; probe++) {
+		u = qlb_rng_uniform(&s->route_rng) * s->n;
+		i = (uint32_t)u;
+		if (i >= s->n)
+			i = s->n - 1;
+		i = u - i < s->alias_prob[i] ? i : s->alias[i];
+		if (!s->refusing[i])
+			break;
+	}
+	return (int)i;
+}
+
+/* Every refusal that ended by t, out; the picks see the backends again. */
+static void refusals_expire(struct sim *s, double t)
+{
+	s->next_refusal_end = INFINITY;
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->refusing[i] && s->refused_until[i] <= t) {
+			s->refusing[i] = 0;
+			if (s->indexed)
+				pick_index_update(s, i);
+		}
+		if (s->refusing[i] && s->refused_until[i] < s->next_refusal_end)
+			s->next_refusal_end = s->refused_until[i];
+	}
+}
+
+static void refusal_start(struct sim *s, uint32_t i, double t)
+{
+	if (!(s->cfg->refused_hold_s > 0))
+		return;
+	s->refusing[i] = 1;
+	s->refused_until[i] = t + s->cfg->refused_hold_s;
+	if (s->refused_until[i] < s->next_refusal_end)
+		s->next_refusal_end = s->refused_until[i];
 }
 
 /* ------------------------------------------------------------ backends */
@@ -501,9 +543,12 @@ static int record_window_rt(struct backend *b, double rt)
 
 static int arrive(struct sim *s, double t, double size)
 {
-	int i = route(s);
-	int counted = t >= s->t_warm;
+	int counted = t >= s->t_warm, i;
 	struct backend *b;
+
+	if (t >= s->next_refusal_end)
+		refusals_expire(s, t);
+	i = route(s);
 
 	s->r->arrivals += counted;
 	if (i < 0) {
@@ -522,6 +567,7 @@ static int arrive(struct sim *s, double t, double size)
 			return -ENOMEM;
 	} else {
 		s->r->drops += counted;
+		refusal_start(s, (uint32_t)i, t);
 	}
 	s->active[i] = b->busy + b->qlen;
 	if (s->indexed)
@@ -616,6 +662,7 @@ static int config_valid(const struct sim_config *c)
 {
 	if (!c || !c->nbackends || !c->backends || !(c->load > 0) || !isfinite(c->load) ||
 	    !c->requests || !(c->window_s > 0) || !isfinite(c->window_s) ||
+	    !(c->refused_hold_s >= 0) || !isfinite(c->refused_hold_s) ||
 	    !(c->warmup_frac >= 0 && c->warmup_frac < 1) || (unsigned)c->policy >= QLB_POLICY_MAX ||
 	    (unsigned)c->service > SIM_SERVICE_PARETO || (unsigned)c->arrivals > SIM_ARRIVALS_TRACE)
 		return 0;
@@ -659,6 +706,8 @@ static void sim_free(struct sim *s)
 	free(s->hist);
 	free(s->tour);
 	free(s->pick_mu);
+	free(s->refusing);
+	free(s->refused_until);
 	qlb_policy_destroy(s->policy);
 }
 
@@ -693,7 +742,10 @@ static int sim_alloc(struct sim *s, const struct sim_config *c)
 		;
 	s->tour = calloc(2 * (size_t)s->tour_size, sizeof(*s->tour));
 	s->pick_mu = calloc(n, sizeof(*s->pick_mu));
-	if (!s->be || !s->active || !s->heap || !s->obs || !s->est || !s->weights ||
+	s->refusing = calloc(n, sizeof(*s->refusing));
+	s->refused_until = calloc(n, sizeof(*s->refused_until));
+	s->next_refusal_end = INFINITY;
+	if (!s->refusing || !s->refused_until || !s->be || !s->active || !s->heap || !s->obs || !s->est || !s->weights ||
 	    !s->prev_weights || !s->util ||
 	    !s->alias_prob || !s->alias || !s->alias_small || !s->alias_large ||
 	    !s->busy_at_warm || !s->hist || !s->tour || !s->pick_mu)

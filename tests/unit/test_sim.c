@@ -338,6 +338,81 @@ static void test_policy_comparison(void **state)
 	}
 }
 
+/* One policy on one scenario; the whole result. */
+static struct sim_result run_policy(enum qlb_policy_kind k, const struct sim_backend *b, uint32_t n,
+				    double load, enum sim_service service,
+				    enum sim_arrivals arrivals, uint64_t seed)
+{
+	struct sim_config c;
+
+	sim_config_default(&c);
+	c.policy = k;
+	c.nbackends = n;
+	c.backends = b;
+	c.load = load;
+	c.service = service;
+	c.arrivals = arrivals;
+	c.seed = seed;
+	return run_sim(&c);
+}
+
+/*
+ * The cases that broke qlb's pick (scripts/sim-robust.py has the whole
+ * grid): a heavy request that holds the fast backend of a 3:1 pair for
+ * seconds (Pareto service, seed 1), where a pick by capacity alone went on
+ * queueing behind it; and on/off bursts past the pool's capacity at
+ * 1:2:4:8, where it kept the slow backends' queues short and lost more
+ * requests than lc.
+ */
+static void test_pick_robust_to_stalls_and_overload(void **state)
+{
+	const struct sim_backend b3[2] = { { 300, 1, 1 }, { 100, 1, 1 } };
+	const struct sim_backend b8[4] = { { 100, 1, 1 }, { 200, 1, 1 }, { 400, 1, 1 }, { 800, 1, 1 } };
+	struct sim_result q, l;
+
+	(void)state;
+	q = run_policy(QLB_POLICY_SEDQ, b3, 2, 0.5, SIM_SERVICE_PARETO, SIM_ARRIVALS_POISSON, 1);
+	l = run_policy(QLB_POLICY_LC, b3, 2, 0.5, SIM_SERVICE_PARETO, SIM_ARRIVALS_POISSON, 1);
+	print_message("# 3:1, Pareto, load 0.5, seed 1: qlb %.2f ms, lc %.2f ms\n", q.rt_mean_s * 1e3,
+		      l.rt_mean_s * 1e3);
+	assert_below(q.rt_mean_s, 1.02 * l.rt_mean_s);
+	q = run_policy(QLB_POLICY_SEDQ, b8, 4, 0.9, SIM_SERVICE_EXP, SIM_ARRIVALS_ONOFF, 1);
+	l = run_policy(QLB_POLICY_LC, b8, 4, 0.9, SIM_SERVICE_EXP, SIM_ARRIVALS_ONOFF, 1);
+	print_message("# 1:2:4:8, on/off, load 0.9, seed 1: loss qlb %.2f %%, lc %.2f %%\n",
+		      q.loss * 100, l.loss * 100);
+	assert_below(q.loss, l.loss + 1e-4);
+	assert_below(q.rt_mean_s, 1.02 * l.rt_mean_s);
+}
+
+/* A backend that lost an arrival (full) is passed over for refused_hold_s,
+ * as the data path passes over one that refused: an even split onto a 3:1
+ * pair overloads the slow one, and with the hold its overflow goes to the
+ * fast one instead of being lost. */
+static void test_refused_hold(void **state)
+{
+	const struct sim_backend b[2] = { { 300, 1, 1 }, { 100, 1, 1 } };
+	struct sim_result with, without;
+	struct sim_config c;
+
+	(void)state;
+	sim_config_default(&c);
+	c.policy = QLB_POLICY_WRR;
+	c.nbackends = 2;
+	c.backends = b;
+	c.load = 0.8;
+	c.queue = 20;
+	c.requests = 200000;
+	with = run_sim(&c);
+	c.refused_hold_s = 0;
+	without = run_sim(&c);
+	print_message("# wrr 1:1 onto 300/s + 100/s, load 0.8: loss %.2f %% with the hold, "
+		      "%.2f %% without\n", with.loss * 100, without.loss * 100);
+	assert_below(0.15, without.loss);	/* 160/s offered to a 100/s backend */
+	assert_below(with.loss, 0.7 * without.loss);
+	c.refused_hold_s = -1;
+	assert_int_equal(sim_run(&c, &with), -EINVAL);
+}
+
 /* ------------------------------------------------------------------ CLI */
 
 #define RUN_CLI(c, ...) RUN_CLI_CMD((c), cmd_sim, __VA_ARGS__)
@@ -363,7 +438,7 @@ static void test_cli(void **state)
 						    "--servers", "--service", "--queue", "--arrivals",
 						    "--load", "--requests", "--window", "--seed",
 						    "--json", "--warmup", "--no-cpu", "--weights",
-						    "--forecast" };
+						    "--forecast", "--refused-hold", "--trace-estimates" };
 
 		for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 			if (!strstr(c.out, opts[i]))
@@ -389,6 +464,35 @@ static void test_cli(void **state)
 	assert_int_equal(c.rc, 0);
 	assert_non_null(strstr(c.out, "trace arrivals"));
 
+	{
+		char path[] = "/tmp/qlb-test-sim-XXXXXX", line[256];
+		int fd = mkstemp(path), rows = 0;
+		FILE *f;
+
+		assert_true(fd >= 0);
+		close(fd);
+		RUN_CLI(&c, "sim", "--requests", "20000", "--policy", "qlb,lc", "--backends", "3",
+			"--trace-estimates", path);
+		assert_int_equal(c.rc, 0);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		assert_non_null(fgets(line, sizeof(line), f));
+		assert_int_equal(strncmp(line, "policy,t_s,backend,true_mu,mu_hat,", 34), 0);
+		while (fgets(line, sizeof(line), f)) {
+			if (!rows)
+				assert_int_equal(strncmp(line, "qlb,", 4), 0);
+			rows++;
+		}
+		fclose(f);
+		unlink(path);
+		/* 20,000 arrivals at 0.7 x (300 + 100 + 300)/s: about 41 windows,
+		 * 3 backends, 2 policies */
+		assert_in_range(rows, 2 * 3 * 36, 2 * 3 * 46);
+	}
+	RUN_CLI(&c, "sim", "--trace-estimates", "/nonexistent/dir/trace.csv");
+	assert_one_line_error(&c);
+	RUN_CLI(&c, "sim", "--refused-hold", "-1");
+	assert_one_line_error(&c);
 	RUN_CLI(&c, "sim", "--policy", "fastest");
 	assert_one_line_error(&c);
 	RUN_CLI(&c, "sim", "--backends", "0");
@@ -426,6 +530,8 @@ int main(void)
 		cmocka_unit_test(test_sim_arrival_processes),
 		cmocka_unit_test(test_estimator_accuracy),
 		cmocka_unit_test(test_policy_comparison),
+		cmocka_unit_test(test_pick_robust_to_stalls_and_overload),
+		cmocka_unit_test(test_refused_hold),
 		cmocka_unit_test(test_cli),
 	};
 
