@@ -155,6 +155,15 @@ static void test_pick_table(void **state)
 	assert_int_equal(vb.mode, QLB_PICK_SED);
 	assert_int_equal(vb.mu[0], 300000);
 	assert_int_equal(vb.mu[1], 100000);
+	/* The agent's pick rate, where it set one, instead of mu. */
+	dp->st->pick_mu_milli[a] = 150000;
+	assert_int_equal(qlb_publish_pick(dp->st, vid), 0);
+	vb = pick_table(dp, vid);
+	assert_int_equal(vb.mu[0], 150000);
+	assert_int_equal(vb.mu[1], 100000);
+	dp->st->pick_mu_milli[a] = 0;
+	assert_int_equal(qlb_publish_pick(dp->st, vid), 0);
+	assert_int_equal(pick_table(dp, vid).mu[0], 300000);
 	/* A ring change refreshes the table too: d drained leaves a alone. */
 	assert_int_equal(qlb_backend_update(dp->st, d, 1, QLB_BE_F_DRAIN), 0);
 	vb = pick_table(dp, vid);
