@@ -41,6 +41,13 @@ tb__vars() {
 	TB_RUNDIR=${TB_RUNDIR%/}
 	TB_CGROUP_CPU=/sys/fs/cgroup/cpu/$TB_PREFIX
 	TB_CGROUP_MEM=/sys/fs/cgroup/memory/$TB_PREFIX
+	# Where cpuacct is a hierarchy of its own (not mounted with cpu), a
+	# backend gets a group there too, so that `qlb agent --usage
+	# ADDR=cgroup:$TB_PREFIX/bN` reads its CPU time; else it is ''.
+	TB_CGROUP_CPUACCT=''
+	if [[ -d /sys/fs/cgroup/cpuacct && ! /sys/fs/cgroup/cpuacct -ef /sys/fs/cgroup/cpu ]]; then
+		TB_CGROUP_CPUACCT=/sys/fs/cgroup/cpuacct/$TB_PREFIX
+	fi
 	TB_BACKEND_IP4=() TB_BACKEND_IP6=() TB_CLIENT_IP4=() TB_CLIENT_IP6=()
 	for ((i = 1; i <= TB_BACKENDS; i++)); do
 		TB_BACKEND_IP4[i]=10.200.1.$((10 + i)) TB_BACKEND_IP6[i]=fd00:200:1::$((10 + i))
@@ -193,7 +200,7 @@ tb_nginx_start() {
 	# The starting shell joins the backend's cgroups first (tb_backend_cpu,
 	# tb_backend_mem), so that a restarted nginx keeps its limits.
 	(
-		for cg in "$TB_CGROUP_CPU/b$i" "$TB_CGROUP_MEM/b$i"; do
+		for cg in "$TB_CGROUP_CPU/b$i" "$TB_CGROUP_MEM/b$i" ${TB_CGROUP_CPUACCT:+"$TB_CGROUP_CPUACCT/b$i"}; do
 			[[ ! -d $cg ]] || echo "$BASHPID" >"$cg/cgroup.procs" || exit
 		done
 		cd "$d" && tb_in "b$i" "$TB_NGINX" -p "$d/" -c "$d/nginx.conf" </dev/null >/dev/null
@@ -252,6 +259,10 @@ tb_backend_cpu() {
 	echo -1 >"$cg/cpu.cfs_quota_us" && echo "$period" >"$cg/cpu.cfs_period_us" &&
 		echo "$quota" >"$cg/cpu.cfs_quota_us" ||
 		tb__err "cannot set cpu quota $quota/$period on $cg" || return
+	tb__cgroup_move "$cg" "$i" || return
+	[[ -n $TB_CGROUP_CPUACCT ]] || return 0
+	cg=$TB_CGROUP_CPUACCT/b$i
+	mkdir -p "$cg" || tb__err "cannot create $cg" || return
 	tb__cgroup_move "$cg" "$i"
 }
 
@@ -267,7 +278,7 @@ tb_backend_mem() {
 
 tb__cgroups_rm() {
 	local root d n
-	for root in "$TB_CGROUP_CPU" "$TB_CGROUP_MEM"; do
+	for root in "$TB_CGROUP_CPU" "$TB_CGROUP_MEM" ${TB_CGROUP_CPUACCT:+"$TB_CGROUP_CPUACCT"}; do
 		[[ -d $root ]] || continue
 		# Exiting tasks may linger for a moment; retry rmdir briefly.
 		for ((n = 0; n < 30; n++)); do

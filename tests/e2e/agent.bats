@@ -23,11 +23,12 @@ AGENT_LOG=/tmp/qlbagt-agent.log
 
 qlb() { tb_in lb "$QLB" "$@"; }
 
+# Extra arguments go to the agent.
 start_agent() {
 	# nsenter execs qlb, so $! is the agent itself; 3>&-: bats waits for
 	# whatever holds its output descriptor open.
 	nsenter --net="/run/netns/$TB_PREFIX-lb" -- "$QLB" agent --window 1 \
-		--history "$HISTORY" >>"$AGENT_LOG" 2>&1 3>&- &
+		--history "$HISTORY" "$@" >>"$AGENT_LOG" 2>&1 3>&- &
 	echo $! >"$BATS_FILE_TMPDIR/agent.pid"
 	# Ready once its first window is published.
 	for _ in $(seq 50); do
@@ -126,6 +127,23 @@ wait_load() {
 	grep -q '^qlb_backend_response_time_seconds_count' <<<"$output"
 	# The forecaster reports which candidate is in use.
 	grep -q '^qlb_vip_forecast_in_use{vip="'"$VIP"'"' <<<"$output"
+}
+
+@test "the cgroup usage source reads the testbed's backends: CPU utilisation in the history" {
+	local since fast slow
+	stop_agent
+	start_agent --usage "$FAST=cgroup:$TB_PREFIX/b1" --usage "$SLOW=cgroup:$TB_PREFIX/b2"
+	since=$(awk -F, 'NR > 1 { t = $1 } END { print t + 0 }' "$HISTORY")
+	load 6
+	wait_load
+	# Under load, each backend's cpu_util (column 19) is well above 0 in
+	# the windows that saw it: the backend's own CPU time over its quota.
+	fast=$(awk -F, -v s="$since" -v b="$FAST" '$1 > s + 2 && $3 == b && $7 > 20 { n++; u += $19 } END { print n ? u / n : -1 }' "$HISTORY")
+	slow=$(awk -F, -v s="$since" -v b="$SLOW" '$1 > s + 2 && $3 == b && $7 > 5 { n++; u += $19 } END { print n ? u / n : -1 }' "$HISTORY")
+	echo "mean cpu_util under load: fast $fast, slow $slow"
+	awk "BEGIN { exit !($fast > 0.3 && $fast <= 1 && $slow > 0.3 && $slow <= 1) }"
+	stop_agent
+	start_agent
 }
 
 @test "killing and restarting the agent under load resets no connection" {

@@ -89,6 +89,17 @@ check "cpu quota set" test "$(cat "/sys/fs/cgroup/cpu/$TB_PREFIX/b1/cpu.cfs_quot
 for p in "${pids[@]}"; do
 	check "nginx pid $p in cpu cgroup" has_line "/sys/fs/cgroup/cpu/$TB_PREFIX/b1/tasks" "$p"
 done
+# cpuacct, where it is a hierarchy of its own: the agent's cgroup usage
+# source reads b1's CPU time there.
+if [[ -d /sys/fs/cgroup/cpuacct && ! /sys/fs/cgroup/cpuacct -ef /sys/fs/cgroup/cpu ]]; then
+	for p in "${pids[@]}"; do
+		check "nginx pid $p in cpuacct cgroup" has_line "/sys/fs/cgroup/cpuacct/$TB_PREFIX/b1/tasks" "$p"
+	done
+	u0=$(cat "/sys/fs/cgroup/cpuacct/$TB_PREFIX/b1/cpuacct.usage" 2>/dev/null || echo 0)
+	for _ in 1 2 3 4 5 6 7 8 9 10; do curl_in b1 -o /dev/null "http://${TB_BACKEND_IP4[1]}/big.bin" || :; done
+	u1=$(cat "/sys/fs/cgroup/cpuacct/$TB_PREFIX/b1/cpuacct.usage" 2>/dev/null || echo 0)
+	check "b1's cpuacct.usage grows as it serves" test "$u1" -gt "$u0"
+fi
 check "tb_backend_mem" tb_backend_mem 2 $((256 << 20))
 for p in $(tb_nginx_pids 2); do
 	check "nginx pid $p in memory cgroup" has_line "/sys/fs/cgroup/memory/$TB_PREFIX/b2/tasks" "$p"
@@ -100,6 +111,8 @@ mapfile -t pids < <(tb_nginx_pids 1)
 check "restarted b1 has a master and a worker" test "${#pids[@]}" -ge 2
 for p in "${pids[@]}"; do
 	check "restarted nginx pid $p is back in b1's cpu cgroup" has_line "/sys/fs/cgroup/cpu/$TB_PREFIX/b1/tasks" "$p"
+	[[ ! -d /sys/fs/cgroup/cpuacct/$TB_PREFIX ]] ||
+		check "restarted nginx pid $p is back in b1's cpuacct cgroup" has_line "/sys/fs/cgroup/cpuacct/$TB_PREFIX/b1/tasks" "$p"
 done
 
 check "tb_nginx_stop" tb_nginx_stop 3
@@ -114,6 +127,7 @@ check "no nginx left" test -z "$(nginx_from_rundir "$TB_RUNDIR")"
 for p in "${pids[@]}"; do check "nginx pid $p is gone" fails tb__alive "$p"; done
 check "no cpu cgroup left" test ! -e "/sys/fs/cgroup/cpu/$TB_PREFIX"
 check "no memory cgroup left" test ! -e "/sys/fs/cgroup/memory/$TB_PREFIX"
+check "no cpuacct cgroup left" test ! -e "/sys/fs/cgroup/cpuacct/$TB_PREFIX"
 check "no run dir left" test ! -e "$TB_RUNDIR"
 check "tb_down again (idempotent)" tb_down
 check "other namespaces untouched" test "$(ip netns list | grep -v '^qlbtt-' | sort)" = "$foreign_before"
@@ -134,4 +148,4 @@ check "killed script: exit status 143 (got $rc)" test "$rc" = 143
 check "killed script: testbed was up, own EXIT trap ran" test "$out" = $'up\nown-exit-trap'
 check "killed script: no namespace left" test -z "$(prefix_namespaces qlbtx)"
 check "killed script: no nginx left" test -z "$(nginx_from_rundir /tmp/qlbtx)"
-check "killed script: no cgroup or run dir left" test ! -e /sys/fs/cgroup/cpu/qlbtx -a ! -e /tmp/qlbtx
+check "killed script: no cgroup or run dir left" test ! -e /sys/fs/cgroup/cpu/qlbtx -a ! -e /sys/fs/cgroup/cpuacct/qlbtx -a ! -e /tmp/qlbtx
