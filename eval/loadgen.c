@@ -381,6 +381,8 @@ static CURL *easy_new(struct run *r, struct slot *s)
 	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ceil(r->o->timeout_s * 1e3)) ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) ||
+	    /* a gzip response makes the server pay CPU for each request */
+	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, r->o->compressed ? "gzip" : NULL) ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "qlb-loadgen")) {
 		curl_easy_cleanup(e);
 		return NULL;
@@ -429,7 +431,7 @@ static void drop(struct run *r, uint64_t idx, uint64_t sched_ns, uint32_t file)
 
 static void finish(struct run *r, struct slot *s, CURLcode cc, uint64_t now)
 {
-	curl_off_t connect_us = 0, ttfb_us = 0, clen = -1;
+	curl_off_t connect_us = 0, ttfb_us = 0, clen = -1, wire = -1;
 	uint64_t total_ns = now - s->start_ns;
 	long status = 0;
 	int ok;
@@ -438,10 +440,14 @@ static void finish(struct run *r, struct slot *s, CURLcode cc, uint64_t now)
 	curl_easy_getinfo(s->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	curl_easy_getinfo(s->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
 	curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+	/* Content-Length counts the encoded body, s->bytes the decoded one. */
+	if (r->o->compressed)
+		curl_easy_getinfo(s->easy, CURLINFO_SIZE_DOWNLOAD_T, &wire);
+	else
+		wire = (curl_off_t)s->bytes;
 	curl_multi_remove_handle(r->multi, s->easy);
 
-	ok = cc == CURLE_OK && status >= 200 && status < 300 &&
-	     (clen < 0 || (uint64_t)clen == s->bytes);
+	ok = cc == CURLE_OK && status >= 200 && status < 300 && (clen < 0 || clen == wire);
 	if (ok)
 		r->tot.rt_us[r->tot.ok++] = total_ns / 1e3;
 	else

@@ -38,6 +38,8 @@ const char lg_usage[] =
 	"                      the run start, the others durations from start_us\n"
 	"                      (connect_us and ttfb_us by libcurl, 0 if not reached);\n"
 	"                      dropped requests have empty start..total and curl_code\n"
+	"  --compressed        ask for a gzip-encoded response (Accept-Encoding), as\n"
+	"                      curl --compressed does; bytes counts the decoded body\n"
 	"  --json              summary as one JSON object\n"
 	"  --dump-schedule     print \"offset_us file\" lines and exit without sending\n"
 	"                      (--url is optional then)\n"
@@ -54,7 +56,7 @@ const char lg_usage[] =
 
 enum {
 	OPT_URL = 256, OPT_FILES, OPT_REQUESTS, OPT_RATE, OPT_SEED, OPT_ARRIVALS, OPT_TIMEOUT,
-	OPT_MAX_INFLIGHT, OPT_LOG, OPT_JSON, OPT_DUMP, OPT_HELP = 'h',
+	OPT_MAX_INFLIGHT, OPT_LOG, OPT_COMPRESSED, OPT_JSON, OPT_DUMP, OPT_HELP = 'h',
 };
 
 static const struct option options[] = {
@@ -67,6 +69,7 @@ static const struct option options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 	{ "log", required_argument, NULL, OPT_LOG },
+	{ "compressed", no_argument, NULL, OPT_COMPRESSED },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "dump-schedule", no_argument, NULL, OPT_DUMP },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -195,6 +198,9 @@ static int parse_opt(int c, const char *arg, struct lg_opts *o, char *err, size_
 		if (!*arg)
 			return bad(err, errlen, "--log: empty file name");
 		o->log = arg;
+		return 0;
+	case OPT_COMPRESSED:
+		o->compressed = 1;
 		return 0;
 	case OPT_JSON:
 		o->json = 1;

@@ -36,7 +36,7 @@ struct lg_opts {
 	enum lg_arrivals arrivals;
 	uint32_t max_inflight;
 	const char *log;	/* from argv, or NULL */
-	int json, dump, help;
+	int compressed, json, dump, help;
 };
 
 extern const char lg_usage[];

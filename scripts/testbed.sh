@@ -8,7 +8,9 @@
 #
 # Source it (functions return non-zero with a one-line message on failure) or
 # run it: testbed.sh up|down|status.  Settings: TB_PREFIX (default qlbt),
-# TB_CLIENTS (2), TB_BACKENDS (3), TB_RUNDIR (/tmp/$TB_PREFIX).
+# TB_CLIENTS (2), TB_BACKENDS (3), TB_RUNDIR (/tmp/$TB_PREFIX), TB_NGINX_HTTP
+# (directives added to each nginx's http block, e.g. gzip to make a response
+# cost CPU).
 #
 # Commands run in a namespace through tb_in (nsenter --net), not
 # `ip netns exec`, which remounts /sys and so hides the bpffs.
@@ -179,6 +181,7 @@ http {
 	keepalive_timeout 600;
 	keepalive_requests 100000;
 	sendfile on;
+	${TB_NGINX_HTTP:-}
 	server {
 		listen $(tb_backend_ip4 "$i"):80;
 		listen [$(tb_backend_ip6 "$i")]:80 ipv6only=on;

@@ -9,6 +9,8 @@ bats_require_minimum_version 1.5.0
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 LOADGEN=${QLB_BUILD:-$REPO/build}/qlb-loadgen
 export TB_PREFIX=qlblg TB_CLIENTS=1 TB_BACKENDS=1
+# gzip only where a request asks for it (--compressed)
+export TB_NGINX_HTTP='gzip on; gzip_types *; gzip_min_length 0;'
 # shellcheck source=../../scripts/testbed.sh
 source "$REPO/scripts/testbed.sh"
 
@@ -64,6 +66,24 @@ teardown_file() {
 	[[ $output == *$'\nok=300\n'* ]]
 	tail -n +2 "$log" | sort -t, -k1,1n | awk -F, '{ print $3, $2 }' >"$b"
 	cmp "$a" "$b"
+}
+
+@test "--compressed: gzip on the wire, the decoded body counted, each one whole" {
+	local before
+	before=$(tb_nginx_count 1)
+	run -0 --separate-stderr loadgen --url "$URL" --files 100k.bin --requests 200 \
+		--rate 500 --seed 3 --compressed --json
+	echo "$output"
+	jq -e '.ok == 200 and .failed == 0 and .bytes == 200 * 102400' <<<"$output"
+	# nginx sent each a gzip body, far smaller than the file ($body_bytes_sent
+	# is field 7: the quoted request line takes three).
+	[ $(($(tb_nginx_count 1) - before)) -eq 200 ]
+	[ "$(tail -n 200 "$(tb_nginx_log 1)" | awk '$6 == 200 && $7 > 0 && $7 < 10240' | wc -l)" -eq 200 ]
+	# Without it, the same server sends the file as it is.
+	run -0 --separate-stderr loadgen --url "$URL" --files 100k.bin --requests 20 \
+		--rate 500 --seed 3 --json
+	jq -e '.ok == 20 and .bytes == 20 * 102400' <<<"$output"
+	[ "$(tail -n 20 "$(tb_nginx_log 1)" | awk '$7 == 102400' | wc -l)" -eq 20 ]
 }
 
 @test "in-flight cap: dropped_client, never delayed; timeouts end the run" {

@@ -245,14 +245,14 @@ static void test_parse_good(void **state)
 	assert_near(o.timeout_s, LG_DEFAULT_TIMEOUT_S, 0);
 	assert_int_equal(o.max_inflight, LG_DEFAULT_INFLIGHT);
 	assert_null(o.log);
-	assert_false(o.json || o.dump || o.help);
+	assert_false(o.json || o.dump || o.help || o.compressed);
 	lg_opts_free(&o);
 
 	assert_int_equal(parse(&o, err, sizeof(err), "--files", "x/1k.bin,x/1k.bin",
 			       "--url", "http://[::1]/d/", "--requests", "10000000", "--rate",
 			       "0.5", "--seed", "18446744073709551615", "--arrivals", "poisson",
 			       "--timeout", "0.25", "--max-inflight", "1", "--log", "/tmp/l.csv",
-			       "--json", NULL), 0);
+			       "--json", "--compressed", NULL), 0);
 	assert_int_equal(o.nfiles, 2);
 	assert_string_equal(o.files[1], "x/1k.bin");
 	assert_int_equal(o.requests, 10000000);
@@ -262,6 +262,7 @@ static void test_parse_good(void **state)
 	assert_int_equal(o.max_inflight, 1);
 	assert_string_equal(o.log, "/tmp/l.csv");
 	assert_true(o.json);
+	assert_true(o.compressed);
 	lg_opts_free(&o);
 
 	/* The schedule alone needs no URL. */
@@ -318,6 +319,7 @@ static void test_parse_errors(void **state)
 		{ "--bogus", NULL, "unknown option '--bogus'" },
 		{ "-x", NULL, "unknown option '-x'" },
 		{ "--json=1", NULL, "unknown option '--json=1'" },
+		{ "--compressed=gzip", NULL, "unknown option '--compressed=gzip'" },
 		{ "--rate", NULL, "option '--rate' needs a value" },
 		{ "extra", NULL, "unexpected argument 'extra'" },
 	};
