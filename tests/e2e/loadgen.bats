@@ -60,7 +60,7 @@ teardown_file() {
 	cmp "$a" "$b"
 	[ "$(wc -l <"$a")" -eq 300 ]
 	"$LOADGEN" --dump-schedule --files "$FILES" --requests 300 --rate 1000 --seed 10 >"$b"
-	! cmp -s "$a" "$b"
+	run ! cmp -s "$a" "$b"
 	run -0 loadgen --url "$URL" --files "$FILES" --requests 300 --rate 1000 --seed 9 \
 		--log "$log"
 	[[ $output == *$'\nok=300\n'* ]]
