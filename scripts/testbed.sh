@@ -227,14 +227,23 @@ tb_nginx_stop() {
 	tb__wait_gone 20 "${pids[@]}" || tb__err "nginx on b$i does not exit"
 }
 
+# tb_make_file NAME SIZE [yes|numbers]: the same file on every backend;
+# "numbers" (decimal lines) costs gzip real work, "yes" (the default) almost
+# none.
 tb_make_file() {
-	local name=${1:?tb_make_file NAME SIZE} size=${2:?tb_make_file NAME SIZE} i tmp
+	local name=${1:?tb_make_file NAME SIZE} size=${2:?tb_make_file NAME SIZE} kind=${3:-yes} i tmp
 	tb__vars || return
 	[[ $name =~ ^[A-Za-z0-9._-]+$ && $name != .* ]] || tb__err "bad file name: $name" || return
 	[[ $size =~ ^[0-9]+$ ]] || tb__err "bad size: $size" || return
+	[[ $kind == yes || $kind == numbers ]] || tb__err "bad file kind: $kind" || return
 	tmp=$TB_RUNDIR/.make_file.$$
-	# Deterministic content; `yes` dies of SIGPIPE, which pipefail would report.
-	{ yes qlb || :; } | head -c "$size" >"$tmp" || tb__err "cannot write $tmp" || return
+	# Deterministic content; the writer dies of SIGPIPE, which pipefail
+	# would report.
+	if [[ $kind == yes ]]; then
+		{ yes qlb || :; } | head -c "$size" >"$tmp"
+	else
+		{ seq 1 "$((size / 2 + 1))" || :; } | head -c "$size" >"$tmp"
+	fi || tb__err "cannot write $tmp" || return
 	for ((i = 1; i <= TB_BACKENDS; i++)); do
 		cp "$tmp" "$(tb__bdir "$i")/www/$name" || { rm -f "$tmp"; tb__err "cannot copy $name to b$i"; return; }
 	done

@@ -81,6 +81,13 @@ for ((i = 1; i <= TB_BACKENDS; i++)); do
 done
 check "b3 serves big.bin" test "$(curl_in b3 -o /dev/null -w '%{size_download}' "http://${TB_BACKEND_IP4[3]}/big.bin")" = 1000003
 check "tb_make_file rejects a path" fails tb_make_file ../x 10
+check "tb_make_file rejects a kind" fails tb_make_file x 10 random
+check "tb_make_file numbers" tb_make_file text.bin 100000 numbers
+f=$TB_RUNDIR/b2/www/text.bin
+check "b2 text.bin has 100000 bytes" test "$(stat -c %s "$f" 2>/dev/null)" = 100000
+check "b2 text.bin starts 1, 2, 3" test "$(head -3 "$f" | tr '\n' ' ')" = "1 2 3 "
+# Work for gzip: it compresses far less than the "yes" file does.
+check "text.bin is not a repeated line" test "$(gzip -c "$f" | wc -c)" -gt 20000
 
 mapfile -t pids < <(tb_nginx_pids 1)
 check "b1 has a master and a worker" test "${#pids[@]}" -ge 2
