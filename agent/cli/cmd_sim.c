@@ -33,7 +33,7 @@ struct cli {
 	} arrivals;
 	double load, window, warmup, refused_hold;
 	uint64_t requests, seed;
-	int no_cpu, forecast, json;
+	int no_cpu, occupancy, forecast, json;
 	const char *trace_estimates;
 };
 
@@ -246,6 +246,9 @@ static const struct qlb_opt sim_opts[] = {
 		     "hide cpu_util from the policies, as for an agent\n"
 		     "without a metrics source (qlb then infers capacity\n"
 		     "from response times)") },
+	{ QLB_O_FLAG("occupancy", 0, struct cli, occupancy,
+		     "qlb takes capacity from the open flows' busy time\n"
+		     "where there is no cpu_util, as qlb agent --occupancy") },
 	{ QLB_O_FLAG("forecast", 0, struct cli, forecast,
 		     "give every policy the next window's true arrival\n"
 		     "rate as its forecast (the most a forecaster could\n"
@@ -358,8 +361,10 @@ static void print_header(const struct cli *c, const struct sim_backend *be, doub
 		printf("\"requests\": %llu, ", (unsigned long long)c->requests);
 		json_num("window_s", c->window, 0);
 		json_num("warmup", c->warmup, 0);
-		printf("\"cpu_util\": %s, \"forecast\": %s, \"seed\": %llu}, \"results\": [",
-		       c->no_cpu ? "false" : "true", c->forecast ? "true" : "false",
+		printf("\"cpu_util\": %s, \"occupancy\": %s, \"forecast\": %s, \"seed\": %llu}, "
+		       "\"results\": [",
+		       c->no_cpu ? "false" : "true", c->occupancy ? "true" : "false",
+		       c->forecast ? "true" : "false",
 		       (unsigned long long)c->seed);
 		return;
 	}
@@ -367,11 +372,11 @@ static void print_header(const struct cli *c, const struct sim_backend *be, doub
 	for (uint32_t i = 0; i < nmu(c) && i < c->nbackends; i++)
 		printf("%s%g", i ? "," : " ", be[i].mu);
 	printf("%s/s, %s service, queue %u, %s arrivals at %.4g/s (load %.3g), %llu requests, "
-	       "window %gs, warm-up %g%s%s, seed %llu\n",
+	       "window %gs, warm-up %g%s%s%s, seed %llu\n",
 	       nmu(c) < c->nbackends ? ",..." : "", service_name(c->service), c->queue,
 	       arrivals_name(c->arrivals.kind), c->load * capacity, c->load,
 	       (unsigned long long)c->requests, c->window, c->warmup, c->no_cpu ? ", no cpu_util" : "",
-	       c->forecast ? ", perfect forecast" : "", (unsigned long long)c->seed);
+	       c->occupancy ? ", occupancy" : "", c->forecast ? ", perfect forecast" : "", (unsigned long long)c->seed);
 	printf("%-8s %10s %10s %10s %8s %12s %7s %7s %8s\n", "policy", "mean_ms", "p50_ms", "p99_ms",
 	       "loss_%", "thr_rps", "jain", "beta", "wall_s");
 }
@@ -437,6 +442,7 @@ int cmd_sim(int argc, char **argv)
 	cfg.window_s = c.window;
 	cfg.warmup_frac = c.warmup;
 	cfg.hide_cpu = c.no_cpu;
+	cfg.occupancy = c.occupancy;
 	cfg.refused_hold_s = c.refused_hold;
 	cfg.perfect_forecast = c.forecast;
 	cfg.seed = c.seed;

@@ -33,6 +33,9 @@ struct qlb_obs {
 	double rt_p99_s;
 	uint64_t dur_samples;	/* flows that closed in the window with a duration */
 	double dur_mean_s;	/* their mean duration, first packet to FIN/RST */
+	double busy_s;		/* server-seconds with a flow open: the integral of
+				 * min(open flows, servers) over the window, as the
+				 * data plane's counts show it; NAN if unknown */
 	double cpu_util;	/* 0..1 from the metrics source, NAN if none */
 	double mem_util;	/* 0..1 from the metrics source, NAN if none */
 	uint32_t servers;	/* c: parallel servers the backend declares (>= 1) */
@@ -62,6 +65,8 @@ struct qlb_policy_opts {
 	double slow_start_s;	/* qlb: ramp time of a new backend */
 	double rho_target;	/* qlb: utilisation above which a backend is penalised */
 	uint64_t seed;		/* p2c and tie-breaking */
+	int occupancy;		/* qlb: capacity from busy_s where there is no
+				 * cpu_util (off by default: sedq.c says why) */
 };
 
 void qlb_policy_opts_default(struct qlb_policy_opts *o);

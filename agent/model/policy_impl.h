@@ -23,6 +23,7 @@ struct sedq_backend {
 	double lambda;		     /* EWMA arrival rate (sedq.c's LAMBDA_TAU_S), NAN before any */
 	double lambda_last;	     /* arrival rate of the last window alone */
 	double util_done, util_busy; /* decayed completions and busy server-seconds */
+	double occ_done, occ_busy;   /* the same, busy as the open flows show it */
 	double rt_n, rt_sum, rt_x;   /* decayed samples, sums of T and throughput per sample */
 	double mu;		     /* capacity estimate (all servers), NAN = unknown */
 	double pick_mu;		     /* the per-flow pick's rate (sedq.c's pick_rate) */

@@ -22,6 +22,8 @@
 #define MU_TAU_S 30.0
 #define LAMBDA_TAU_S 2.0
 #define DRAIN_S 5.0
+/* Pooled busy server-seconds below which occupancy is no evidence yet. */
+#define OCCUPANCY_MIN_S 0.05
 #define BISECT_ITERS 200
 
 /*
@@ -32,7 +34,19 @@
  *  - With a utilisation reading (cpu_util), the utilisation law: completions
  *    per busy server-second is the per-server service rate, whatever the
  *    service-time distribution.
- *  - Without one, the M/M/c model inverted at the measured throughput X and
+ *  - Without one, if asked (opts.occupancy), and where each flow carries
+ *    one response (so that a flow is open while its request is in the
+ *    system), the same law on the data plane's occupancy: busy_s, the
+ *    server-seconds with a flow open. It needs no model of the service,
+ *    and counts the time a CPU quota holds a request back as busy. It is
+ *    right only for a backend that serves at most c flows at once: one
+ *    whose transfers overlap (a file server's sendfile, drained by the
+ *    kernel while the worker is elsewhere) has flows open all the time
+ *    under load, and the law then says "capacity = throughput", DLBQT's
+ *    flaw, which holds the split where it is. Hence off by default.
+ *    Where the backend is mostly idle it sees the speed of a request
+ *    served alone, which under a quota is more than the quota allows.
+ *  - Without either, the M/M/c model inverted at the measured throughput X and
  *    mean response time T: mu such that T_mmc(X, mu) = T (M/M/1:
  *    mu = X + 1/T). At X -> 0 it is c / T, so an idle fast backend and an
  *    idle slow one still differ. In steady state X = lambda; during an
@@ -44,8 +58,9 @@
  *    measured errors of each way).
  *
  * The inversion is exact only for exponential service (deterministic
- * service queues less than M/M/1 says, so mu comes out high), hence the
- * utilisation law whenever there is a utilisation reading.
+ * service queues less than M/M/1 says, so mu comes out high; a quota's
+ * bursts make it higher still), hence the utilisation law wherever it has
+ * a reading it can trust.
  *
  * Throughput (DLBQT's mu) is not capacity: a stable backend completes what
  * it receives, so it only ever says rho ~ 1.
@@ -77,10 +92,15 @@ static void decay_for(struct sedq_decay *d, double dt)
  */
 #define QLB_RESPONSES_PER_FLOW_MAX 1.5
 
+static int one_response_flows(const struct qlb_obs *ob)
+{
+	return ob->dur_samples &&
+	       (double)ob->rt_samples <= QLB_RESPONSES_PER_FLOW_MAX * (double)ob->dur_samples;
+}
+
 static int response_time_of(const struct qlb_obs *ob, uint64_t *samples, double *mean_s)
 {
-	if (ob->dur_samples && isfinite(ob->dur_mean_s) && ob->dur_mean_s > 0 &&
-	    (double)ob->rt_samples <= QLB_RESPONSES_PER_FLOW_MAX * (double)ob->dur_samples) {
+	if (one_response_flows(ob) && isfinite(ob->dur_mean_s) && ob->dur_mean_s > 0) {
 		*samples = ob->dur_samples;
 		*mean_s = ob->dur_mean_s;
 		return 1;
@@ -119,7 +139,8 @@ static double pick_rate(const struct sedq_backend *b, const struct qlb_obs *ob, 
 	return fmax(fmin(served, b->mu), b->mu * PICK_MU_MIN_FRACTION);
 }
 
-static void sedq_estimate(struct sedq_backend *b, const struct qlb_obs *ob, struct sedq_decay *dk)
+static void sedq_estimate(struct sedq_backend *b, const struct qlb_obs *ob, struct sedq_decay *dk,
+			  int use_occupancy)
 {
 	uint32_t c = ob->servers ? ob->servers : 1;
 	double dt = ob->dt_s, decay, lambda = qlb_pol_rate(ob->arrivals, dt), rt_mean_s;
@@ -133,12 +154,19 @@ static void sedq_estimate(struct sedq_backend *b, const struct qlb_obs *ob, stru
 				     : b->lambda + dk->lambda_gain * (lambda - b->lambda);
 	b->util_done *= decay;
 	b->util_busy *= decay;
+	b->occ_done *= decay;
+	b->occ_busy *= decay;
 	b->rt_n *= decay;
 	b->rt_sum *= decay;
 	b->rt_x *= decay;
 	if (isfinite(ob->cpu_util) && ob->cpu_util > 0 && ob->completions) {
 		b->util_done += (double)ob->completions;
 		b->util_busy += ob->cpu_util * c * dt;
+	}
+	if (use_occupancy && one_response_flows(ob) && isfinite(ob->busy_s) && ob->busy_s > 0 &&
+	    ob->completions) {
+		b->occ_done += (double)ob->completions;
+		b->occ_busy += ob->busy_s;
 	}
 	if (response_time_of(ob, &rt_samples, &rt_mean_s)) {
 		double k = (double)rt_samples;
@@ -149,6 +177,8 @@ static void sedq_estimate(struct sedq_backend *b, const struct qlb_obs *ob, stru
 	}
 	if (b->util_busy > 0)
 		b->mu = c * b->util_done / b->util_busy;
+	else if (b->occ_busy > OCCUPANCY_MIN_S)
+		b->mu = c * b->occ_done / b->occ_busy;
 	else if (b->rt_n > 0)
 		b->mu = c * qlb_mmc_invert_mu(c, b->rt_x / b->rt_n, b->rt_sum / b->rt_n);
 	b->pick_mu = pick_rate(b, ob, c);
@@ -417,7 +447,7 @@ void qlb_sedq_update(struct qlb_policy *p, const struct qlb_obs *obs, uint32_t n
 	uint32_t live = 0, nknown = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		sedq_estimate(&p->q[i], &obs[i], &dk);
+		sedq_estimate(&p->q[i], &obs[i], &dk, p->o.occupancy);
 		live += obs[i].healthy != 0;
 		smooth += p->q[i].lambda;
 		last += p->q[i].lambda_last;

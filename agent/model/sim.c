@@ -627,6 +627,10 @@ static int close_window(struct sim *s, double t)
 			.rt_p99_s = b->w_rt_len ? select_kth(b->w_rt, b->w_rt_len,
 							     (uint32_t)ceil(P99 * b->w_rt_len) - 1)
 						: NAN,
+			/* A flow is open exactly while it is in the system. */
+			.busy_s = b->busy_area,
+			.dur_samples = b->w_rt_len,
+			.dur_mean_s = b->w_rt_len ? b->w_rt_sum / b->w_rt_len : NAN,
 			.cpu_util = c->hide_cpu ? NAN : b->busy_area / (b->c * dt),
 			.mem_util = b->n_area / ((double)(b->c + c->queue) * dt),
 			.servers = b->c,
@@ -756,6 +760,7 @@ static int sim_alloc(struct sim *s, const struct sim_config *c)
 		qlb_policy_opts_default(&po);
 		po.window_s = c->window_s;
 		po.seed = c->seed ^ SEED_POLICY;
+		po.occupancy = c->occupancy;
 	}
 	return qlb_policy_create(c->policy, n, &po, &s->policy);
 }

@@ -62,6 +62,8 @@ struct sim_config {
 	double window_s;		/* policy window, simulated seconds */
 	double warmup_frac;		/* leading share of requests left out of the metrics */
 	int hide_cpu;			/* cpu_util = NAN, as for an agent without metrics */
+	int occupancy;			/* qlb estimates capacity from busy_s
+					 * (qlb_policy_opts.occupancy) */
 	double refused_hold_s;		/* an arrival lost at a full backend makes the picks
 					 * pass it over this long, as the data path does
 					 * with a backend that refused (0: never) */

@@ -530,6 +530,58 @@ static void test_sedq_mu_from_flow_durations(void **state)
 	}
 }
 
+/* With opts.occupancy and without a usage source, where each flow carries
+ * one response, the data plane's occupancy gives capacity by the
+ * utilisation law, whatever the service: here deterministic (a response
+ * time the M/M/1 inversion reads as a faster backend). Keep-alive flows are
+ * open while idle, so their occupancy says nothing and the inversion stays;
+ * a usage source comes first; without the option, occupancy is ignored. */
+static void test_sedq_mu_from_occupancy(void **state)
+{
+	const double mu = 200, lambda = 150, service_s = 1 / mu;
+	/* M/D/1 time in system: less than M/M/1's 1 / (mu - lambda) */
+	const double t_md1 = service_s + (lambda / mu) * service_s / (2 * (1 - lambda / mu));
+	struct qlb_policy_opts o;
+	struct qlb_policy *p;
+	struct qlb_obs ob;
+	struct qlb_est est;
+	uint32_t w;
+
+	(void)state;
+	qlb_policy_opts_default(&o);
+	o.occupancy = 1;
+	for (int kind = 0; kind < 4; kind++) { /* occupancy, keep-alive, usage too, option off */
+		p = make_policy(QLB_POLICY_SEDQ, 1, kind == 3 ? NULL : &o);
+		for (int t = 0; t < 40; t++) {
+			ob = fluid_obs(mu, lambda, 1, kind == 2);
+			ob.dur_samples = ob.completions;
+			ob.rt_mean_s = ob.dur_mean_s = t_md1;
+			ob.busy_s = (double)ob.completions * service_s;
+			if (kind == 1)
+				ob.rt_samples = 20 * ob.completions;
+			if (kind == 2)
+				ob.cpu_util = 0.5; /* the usage source's word wins */
+			assert_int_equal(qlb_policy_update(p, &ob, 1, NAN, &w, &est), 0);
+		}
+		if (kind == 0)
+			assert_near(est.mu, mu, 1e-6 * mu);
+		else if (kind == 1 || kind == 3)
+			assert_near(est.mu, lambda + 1 / t_md1, 1e-6 * mu);
+		else
+			assert_near(est.mu, lambda / 0.5, 1e-6 * mu);
+		qlb_policy_destroy(p);
+	}
+	/* No occupancy worth the name yet: the inversion until there is. */
+	p = make_policy(QLB_POLICY_SEDQ, 1, &o);
+	ob = fluid_obs(mu, lambda, 1, 0);
+	ob.dur_samples = ob.completions;
+	ob.rt_mean_s = ob.dur_mean_s = t_md1;
+	ob.busy_s = 0.01;
+	assert_int_equal(qlb_policy_update(p, &ob, 1, NAN, &w, &est), 0);
+	assert_near(est.mu, lambda + 1 / t_md1, 1e-6 * mu);
+	qlb_policy_destroy(p);
+}
+
 /* sed's pick rate: a backend that had work waiting all window and served
  * less than its estimate is picked at what it served, never below half the
  * estimate; otherwise at the estimate. The capacity estimate itself does
@@ -630,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_sedq_slow_start),
 		cmocka_unit_test(test_sedq_idle_fast_vs_slow),
 		cmocka_unit_test(test_sedq_mu_from_flow_durations),
+		cmocka_unit_test(test_sedq_mu_from_occupancy),
 		cmocka_unit_test(test_sedq_pick_rate_follows_a_stall),
 		cmocka_unit_test(test_sedq_overload_picks_like_lc),
 	};

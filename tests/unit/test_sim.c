@@ -202,20 +202,22 @@ static void estimator_window(void *ctx, double t, const struct qlb_obs *obs,
 
 /*
  * One backend of c servers at mu = 1000/s each, at utilisation rho: qlb's
- * capacity estimate (the utilisation law with cpu_util, the inverted M/M/c
- * response time without) is within 10% of c mu; DLBQT's, being throughput,
+ * capacity estimate (the utilisation law with cpu_util or with the open
+ * flows' busy time, the inverted M/M/c response time with neither) is within
+ * 10% of c mu; DLBQT's, being throughput,
  * says rho ~ 1 whatever the load.
  */
 static void test_estimator_accuracy(void **state)
 {
 	(void)state;
 	print_message("# estimator: one backend, mu = 1000/s per server, exp service\n");
-	print_message("#  c  rho  qlb mu/true (cpu)  qlb mu/true (no cpu)  dlbqt rho (mean, last)\n");
+	print_message("#  c  rho  qlb mu/true: cpu  occupancy  neither  dlbqt rho (mean, last)\n");
 	for (uint32_t c = 1; c <= 4; c += 3)
 		for (int k = 3; k <= 9; k++) {
-			double rho = k / 10.0, ratio[2], dl_mean = 0, dl_last = 0;
+			static const char *const source[] = { "cpu", "occupancy", "neither" };
+			double rho = k / 10.0, ratio[3], dl_mean = 0, dl_last = 0;
 
-			for (int hide = 0; hide <= 1; hide++) {
+			for (int hide = 0; hide <= 2; hide++) {
 				struct sim_backend b = { .mu = 1000, .servers = c, .weight = 1 };
 				struct estimator_run e = { .true_mu = 1000.0 * c };
 				struct sim_config cfg;
@@ -227,7 +229,8 @@ static void test_estimator_accuracy(void **state)
 				cfg.policy = QLB_POLICY_SEDQ;
 				cfg.load = rho;
 				cfg.requests = 40000;
-				cfg.hide_cpu = hide;
+				cfg.hide_cpu = hide >= 1;
+				cfg.occupancy = hide == 1;
 				cfg.seed = 11 + k;
 				cfg.on_window = estimator_window;
 				cfg.ctx = &e;
@@ -237,12 +240,12 @@ static void test_estimator_accuracy(void **state)
 				dl_last = e.dlbqt_rho_last;
 				qlb_policy_destroy(e.dlbqt);
 			}
-			print_message("# %2u  %.1f  %17.3f  %20.3f  %10.3f %6.3f\n", c, rho, ratio[0],
-				      ratio[1], dl_mean, dl_last);
-			for (int hide = 0; hide <= 1; hide++)
+			print_message("# %2u  %.1f  %16.3f  %9.3f  %7.3f  %10.3f %6.3f\n", c, rho,
+				      ratio[0], ratio[1], ratio[2], dl_mean, dl_last);
+			for (int hide = 0; hide <= 2; hide++)
 				if (!(fabs(ratio[hide] - 1) < 0.10))
 					fail_msg("c=%u rho=%.1f %s: qlb mu / true mu = %.3f", c, rho,
-						 hide ? "no cpu" : "cpu", ratio[hide]);
+						 source[hide], ratio[hide]);
 			if (!(fabs(dl_mean - 1) < 0.05 && fabs(dl_last - 1) < 0.1))
 				fail_msg("c=%u rho=%.1f: dlbqt rho mean %.3f, last %.3f: want ~1", c,
 					 rho, dl_mean, dl_last);
@@ -437,7 +440,8 @@ static void test_cli(void **state)
 		static const char *const opts[] = { "--policy", "--backends", "--mu ", "--mu-ratio",
 						    "--servers", "--service", "--queue", "--arrivals",
 						    "--load", "--requests", "--window", "--seed",
-						    "--json", "--warmup", "--no-cpu", "--weights",
+						    "--json", "--warmup", "--no-cpu", "--occupancy",
+						    "--weights",
 						    "--forecast", "--refused-hold", "--trace-estimates" };
 
 		for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
