@@ -91,6 +91,10 @@ static const struct qlb_opt agent_opts[] = {
 		       "qlb policy: minimum share of a live backend (0.02)") },
 	{ QLB_O_DOUBLE("slow-start", 0, "S", AO, policy.slow_start_s, 0, 3600,
 		       "qlb policy: ramp of a new backend, s (default 30)") },
+	{ QLB_O_FLAG("occupancy", 0, AO, policy.occupancy,
+		     "qlb policy: without --usage, capacity = completions\n"
+		     "per second a flow was open; only for backends that\n"
+		     "serve at most --servers requests at once") },
 	{ QLB_O_CUSTOM("usage", 'u', "ADDR=SPEC", AO, usage, parse_usage,
 		       "where a backend's CPU and memory utilisation come\n"
 		       "from (lcpu, lram; qlb uses CPU when known):\n"
@@ -133,6 +137,7 @@ static const struct qlb_cmd_spec agent_spec = {
 	"                 [--usage ADDR=cgroup:REL|prom:URL ...]\n"
 	"                 [--forecast MODEL|compiled|none|off] [--on-scale CMD] ...\n"
 	"                 [--max-step X] [--deadband X] [--floor X] [--slow-start S]\n"
+	"                 [--occupancy]\n"
 	"\n"
 	"Run the control loop in the foreground until SIGINT or SIGTERM. Each VIP\n"
 	"is balanced by its policy ('qlb vip set VIP --policy NAME').\n",

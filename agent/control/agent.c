@@ -32,6 +32,7 @@
 #include "log.h"
 #include "maglev.h"
 #include "metrics.h"
+#include "occupancy.h"
 #include "pick.h"
 #include "policy.h"
 #include "stats.h"
@@ -85,6 +86,10 @@ struct agent {
 	uint32_t scratch_cap;
 	FILE *history;
 	struct qlb_metrics_server *metrics;
+	/* Busy server-ns per backend at this window's read and the last's. */
+	struct qlb_occupancy *occ;
+	uint64_t occ_at[2][QLB_MAX_BACKENDS];
+	uint64_t *occ_cur, *occ_prev;
 	struct qlb_vip_report reports[QLB_MAX_VIPS];
 	double last_window_cost_s;
 	uint64_t windows;
@@ -260,6 +265,7 @@ void qlb_observe(const struct qlb_state *st, const struct qlb_stats_snapshot *cu
 	ob->dur_samples = delta(c->dur_count, p->dur_count);
 	ob->dur_mean_s = ob->dur_samples ?
 		delta(c->dur_sum_ns, p->dur_sum_ns) / 1e9 / ob->dur_samples : NAN;
+	ob->busy_s = NAN;
 	ob->cpu_util = NAN;
 	ob->mem_util = NAN;
 	ob->servers = servers;
@@ -275,6 +281,8 @@ static void observe(struct agent *a, uint32_t id, double dt, struct qlb_obs *ob)
 	const struct qlb_backend *b = &a->st->backends[id];
 
 	qlb_observe(a->st, a->cur, a->prev, id, dt, a->o.servers, ob);
+	if (a->occ)
+		ob->busy_s = (double)(a->occ_cur[id] - a->occ_prev[id]) / 1e9;
 	if (a->o.usage.n) {
 		struct qlb_usage_src *u = qlb_usage_map_find(&a->o.usage, &b->addr, b->family,
 							     ntohs(b->port));
@@ -533,6 +541,9 @@ static void report_scale_events(struct agent *a)
  * SYN retry, which gives its backend up. */
 #define QLB_GC_PENDING_IDLE_NS	(10ull * 1000000000ull)
 #define QLB_GC_PERIOD_S		5.0
+/* Fine against a response time of milliseconds, and a window's integral
+ * then averages a thousand samples. */
+#define OCCUPANCY_PERIOD_S	0.001
 
 static uint64_t gc_every(const struct agent *a)
 {
@@ -544,6 +555,7 @@ static uint64_t gc_every(const struct agent *a)
 static int run_window(struct agent *a, double deadline)
 {
 	struct qlb_stats_snapshot *tmp;
+	uint64_t *occ_tmp;
 	double t0 = mono_now(), dt;
 	int err, i;
 
@@ -557,6 +569,11 @@ static int run_window(struct agent *a, double deadline)
 		goto out;
 	if (a->o.usage.n)
 		qlb_usage_map_sample(&a->o.usage, a->cur->at);
+	if (a->occ) {
+		qlb_occupancy_set_span(a->occ, a->cur->be_hi);
+		for (i = 0; i < QLB_MAX_BACKENDS; i++)
+			a->occ_cur[i] = qlb_occupancy_busy_ns(a->occ, i);
+	}
 	if (a->have_prev) {
 		passive_health(a);
 		dt = a->cur->at - a->prev->at;
@@ -599,6 +616,9 @@ static int run_window(struct agent *a, double deadline)
 	tmp = a->prev;
 	a->prev = a->cur;
 	a->cur = tmp;
+	occ_tmp = a->occ_prev;
+	a->occ_prev = a->occ_cur;
+	a->occ_cur = occ_tmp;
 	a->have_prev = 1;
 	a->windows++;
 	return 0;
@@ -703,6 +723,17 @@ int qlb_agent_run(const struct qlb_agent_opts *o)
 			goto out;
 		}
 	}
+	/* Occupancy goes to the history and, with --occupancy, to the capacity
+	 * estimate, which falls back to response times without it: a failure
+	 * to start is only noted. */
+	a->occ_cur = a->occ_at[0];
+	a->occ_prev = a->occ_at[1];
+	err = qlb_occupancy_start(a->st, o->servers, OCCUPANCY_PERIOD_S, &a->occ);
+	if (err) {
+		qlb_err("cannot sample occupancy: %s", strerror(-err));
+		a->occ = NULL;
+		err = 0;
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -731,6 +762,7 @@ int qlb_agent_run(const struct qlb_agent_opts *o)
 	qlb_note("stopping after %llu windows",
 		(unsigned long long)a->windows);
 out:
+	qlb_occupancy_stop(a->occ);
 	if (a->metrics)
 		qlb_metrics_stop(a->metrics);
 	if (a->history)

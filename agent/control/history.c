@@ -2,6 +2,7 @@
 /* The agent's CSV history, read back by `qlb forecast --trace` (fc_series.c). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 
 #include "addr.h"
 #include "history.h"
@@ -15,7 +16,7 @@ int qlb_history_open(const char *path, FILE **out)
 	if (ftell(f) == 0)
 		fputs("ts,vip,backend,policy,weight,share,arrivals,completions,active,"
 		      "lambda,mu,rho,w_paper,t_system_s,rt_mean_s,rt_p99_s,healthy,"
-		      "churn_pct,cpu_util,pick_mu\n", f);
+		      "churn_pct,cpu_util,pick_mu,occupancy\n", f);
 	*out = f;
 	return 0;
 }
@@ -29,9 +30,11 @@ void qlb_history_row(FILE *f, double now, const struct qlb_vip_entry *v,
 	qlb_format_endpoint(&v->key.addr, v->key.family, ntohs(v->key.port), vbuf, sizeof(vbuf));
 	qlb_format_endpoint(&b->addr, b->family, ntohs(b->port), bbuf, sizeof(bbuf));
 	fprintf(f, "%.3f,%s,%s,%s,%u,%.6f,%llu,%llu,%.0f,%.3f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%u,%.3f,"
-		"%.4f,%.3f\n",
+		"%.4f,%.3f,%.4f\n",
 		now, vbuf, bbuf, qlb_policy_name(v->val.policy), weight, e->share,
 		(unsigned long long)ob->arrivals, (unsigned long long)ob->completions, ob->active,
 		e->lambda, e->mu, e->rho, e->w_paper, e->t_system, ob->rt_mean_s, ob->rt_p99_s,
-		ob->healthy, churn, ob->cpu_util, e->pick_mu);
+		ob->healthy, churn, ob->cpu_util, e->pick_mu,
+		/* the share of the window its servers had a flow open */
+		ob->dt_s > 0 && ob->servers ? ob->busy_s / (ob->dt_s * ob->servers) : NAN);
 }

@@ -129,7 +129,7 @@ wait_load() {
 	grep -q '^qlb_vip_forecast_in_use{vip="'"$VIP"'"' <<<"$output"
 }
 
-@test "the cgroup usage source reads the testbed's backends: CPU utilisation in the history" {
+@test "the cgroup usage source reads the testbed's backends: CPU utilisation and occupancy in the history" {
 	local since fast slow
 	stop_agent
 	start_agent --usage "$FAST=cgroup:$TB_PREFIX/b1" --usage "$SLOW=cgroup:$TB_PREFIX/b2"
@@ -142,6 +142,13 @@ wait_load() {
 	slow=$(awk -F, -v s="$since" -v b="$SLOW" '$1 > s + 2 && $3 == b && $7 > 5 { n++; u += $19 } END { print n ? u / n : -1 }' "$HISTORY")
 	echo "mean cpu_util under load: fast $fast, slow $slow"
 	awk "BEGIN { exit !($fast > 0.3 && $fast <= 1 && $slow > 0.3 && $slow <= 1) }"
+	# The same windows' occupancy (column 21), sampled from the data
+	# plane's open flows: a backend that is working has flows open most of
+	# the time, and never more than all of it.
+	fast=$(awk -F, -v s="$since" -v b="$FAST" '$1 > s + 2 && $3 == b && $7 > 20 { n++; u += $21 } END { print n ? u / n : -1 }' "$HISTORY")
+	slow=$(awk -F, -v s="$since" -v b="$SLOW" '$1 > s + 2 && $3 == b && $7 > 5 { n++; u += $21 } END { print n ? u / n : -1 }' "$HISTORY")
+	echo "mean occupancy under load: fast $fast, slow $slow"
+	awk "BEGIN { exit !($fast > 0.3 && $fast <= 1.001 && $slow > 0.3 && $slow <= 1.001) }"
 	stop_agent
 	start_agent
 }
