@@ -27,8 +27,9 @@
 # the ranking) and keeps every raw file in --out.
 #
 # usage: scripts/mu-truth.sh [--work gzip|file] [--runs N] [--seconds S]
-#                            [--load F] [--out DIR]
+#                            [--load F] [--agent-args "ARGS"] [--out DIR]
 #   --work W     gzip (default) or file, as above
+#   --agent-args passed to every `qlb agent`, e.g. "--occupancy"
 #   --runs N     saturating runs per backend and connection count (default 3)
 #   --seconds S  length of each estimate phase (default 40; truth runs 8 s)
 #   --load F     open-loop arrival rate over the summed capacity (default 0.6)
@@ -45,13 +46,14 @@ bad() {
 	exit 2
 }
 
-work=gzip runs=3 seconds=40 load=0.6 out=$repo/build/mu-truth
+work=gzip runs=3 seconds=40 load=0.6 out=$repo/build/mu-truth agent_args=()
 while (($#)); do
 	case $1 in
-	--work | --runs | --seconds | --load | --out)
+	--work | --runs | --seconds | --load | --out | --agent-args)
 		(($# >= 2)) || bad "$1 needs a value"
 		case $1 in
 		--work) work=$2 ;; --runs) runs=$2 ;; --seconds) seconds=$2 ;; --load) load=$2 ;; --out) out=$2 ;;
+		--agent-args) read -ra agent_args <<<"$2" ;;
 		esac
 		shift 2
 		;;
@@ -191,7 +193,8 @@ for src in none cgroup; do
 			for i in 1 2 3; do usage+=(--usage "$(tb_backend_ip4 "$i")=cgroup:$TB_PREFIX/b$i"); done
 		fi
 		nsenter --net="/run/netns/$TB_PREFIX-lb" -- "$QLB" agent --window 1 --metrics-listen none \
-			--history "$out/history-$tag.csv" "${usage[@]}" 2>"$out/agent-$tag.log" &
+			--history "$out/history-$tag.csv" "${usage[@]}" "${agent_args[@]}" \
+			2>"$out/agent-$tag.log" &
 		agent_pid=$!
 		if [[ $phase == closed ]]; then
 			say "estimates ($src): closed loop, 16 connections, ${seconds}s"
