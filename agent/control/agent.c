@@ -571,7 +571,7 @@ static int run_window(struct agent *a, double deadline)
 		qlb_usage_map_sample(&a->o.usage, a->cur->at);
 	if (a->occ) {
 		qlb_occupancy_set_span(a->occ, a->cur->be_hi);
-		for (i = 0; i < QLB_MAX_BACKENDS; i++)
+		for (i = 0; i < (int)a->cur->be_hi; i++)
 			a->occ_cur[i] = qlb_occupancy_busy_ns(a->occ, i);
 	}
 	if (a->have_prev) {
@@ -724,11 +724,13 @@ int qlb_agent_run(const struct qlb_agent_opts *o)
 		}
 	}
 	/* Occupancy goes to the history and, with --occupancy, to the capacity
-	 * estimate, which falls back to response times without it: a failure
-	 * to start is only noted. */
+	 * estimate, which falls back to response times without it: sampled
+	 * only where one of them reads it, and a failure to start is only
+	 * noted. */
 	a->occ_cur = a->occ_at[0];
 	a->occ_prev = a->occ_at[1];
-	err = qlb_occupancy_start(a->st, o->servers, OCCUPANCY_PERIOD_S, &a->occ);
+	err = o->history_path[0] || o->policy.occupancy ?
+		qlb_occupancy_start(a->st, o->servers, OCCUPANCY_PERIOD_S, &a->occ) : 0;
 	if (err) {
 		qlb_err("cannot sample occupancy: %s", strerror(-err));
 		a->occ = NULL;

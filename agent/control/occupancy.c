@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "occupancy.h"
 
 struct qlb_occupancy {
@@ -22,23 +23,15 @@ struct qlb_occupancy {
 	uint64_t busy_ns[QLB_MAX_BACKENDS];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 static void *sample_loop(void *arg)
 {
 	struct qlb_occupancy *o = arg;
-	uint64_t last = now_ns(), now, dt;
+	uint64_t last = qlb_mono_ns(), now, dt;
 	uint32_t id, span;
 
 	while (!__atomic_load_n(&o->stop, __ATOMIC_RELAXED)) {
 		nanosleep(&o->period, NULL);
-		now = now_ns();
+		now = qlb_mono_ns();
 		dt = now - last;
 		last = now;
 		span = __atomic_load_n(&o->span, __ATOMIC_RELAXED);

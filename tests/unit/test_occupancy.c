@@ -15,15 +15,8 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "occupancy.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 static void sleep_ms(long ms)
 {
@@ -53,7 +46,7 @@ static void test_integral(void **state)
 	set_open(&load[3], 5); /* outside the span */
 	sleep_ms(50);
 	/* From here on: id 0 has one flow open, id 1 three (two servers). */
-	t0 = now_ns();
+	t0 = qlb_mono_ns();
 	b0 = qlb_occupancy_busy_ns(o, 0);
 	set_open(&load[0], 1);
 	set_open(&load[1], 3);
@@ -61,7 +54,7 @@ static void test_integral(void **state)
 	sleep_ms(300);
 	set_open(&load[0], 0);
 	set_open(&load[1], 0);
-	t1 = now_ns();
+	t1 = qlb_mono_ns();
 	sleep_ms(20); /* the last sample lands */
 	b1 = qlb_occupancy_busy_ns(o, 0) - b0;
 	b3 = qlb_occupancy_busy_ns(o, 1);
